@@ -1,0 +1,59 @@
+"""Child processes that cannot outlive the runner, and their failures reported with a log tail."""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> Callable[[], None]:
+    """A ``preexec_fn`` asking the kernel to send ``sig`` to the child when the runner dies.
+
+    This covers the one case no signal handler can: the runner being killed with SIGKILL
+    (see prctl(2), PR_SET_PDEATHSIG). It survives exec, so it reaches qemu itself.
+    """
+
+    def preexec() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+
+    return preexec
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return f"({path} was not written)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def run_checked(command: list[str], log: Path, error: type[Exception]) -> None:
+    """Run ``command`` with its output appended to ``log``; raise ``error`` with the tail if it fails.
+
+    The child gets SIGTERM if the runner dies, so tools that clean up after themselves
+    (mmdebstrap unmounts what it mounted) still can.
+    """
+    with open(log, "a") as out:
+        out.write(f"$ {' '.join(command)}\n")
+        out.flush()
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent(signal.SIGTERM),
+        )
+        try:
+            returncode = proc.wait()
+        except BaseException:
+            proc.terminate()
+            proc.wait()
+            raise
+    if returncode != 0:
+        raise error(f"{command[0]} failed (exit {returncode}); last lines of {log}:\n{tail(log)}")
