@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -95,8 +94,10 @@ def _build(project_root: Path, out: Path, log: Path) -> None:
     _copy_boot_files(rootfs_dir, out)
     _step("make the ext4 image", log)
     run_checked(
-        ["mke2fs", "-q", "-t", "ext4", "-L", "ssc-root", "-d", str(rootfs_dir), "-F"]
-        + [str(out / "rootfs.raw"), ROOTFS_SIZE],
+        [
+            *("mke2fs", "-q", "-t", "ext4", "-L", "ssc-root", "-d", str(rootfs_dir), "-F"),
+            *(str(out / "rootfs.raw"), ROOTFS_SIZE),
+        ],
         log,
         BuildError,
     )
@@ -107,9 +108,11 @@ def _build(project_root: Path, out: Path, log: Path) -> None:
 def _download_wheels(project_root: Path, wheelhouse: Path, log: Path) -> None:
     """Wheels for the guest's Python (3.13), fetched by the host's pip, which is fast."""
     run_checked(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(wheelhouse)]
-        + ["--only-binary=:all:", "--python-version", "3.13"]
-        + recipe.python_requirements(project_root),
+        [
+            *(sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(wheelhouse)),
+            *("--only-binary=:all:", "--python-version", "3.13"),
+            *recipe.python_requirements(project_root),
+        ],
         log,
         BuildError,
     )
@@ -121,8 +124,8 @@ def _bootstrap(rootfs_dir: Path, wheelhouse: Path, log: Path) -> None:
         f"sync-in {recipe.GUEST_DIR} /tmp/ssc-guest",
         f"sync-in {wheelhouse} /tmp/ssc-wheelhouse",
         # A clean environment: the host's pip settings (find-links, indexes) must not leak in.
-        'chroot "$1" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin '
-        f"/bin/sh /tmp/ssc-guest/setup-image {recipe.GUEST_VENV} {recipe.TEST_USER} {recipe.TEST_UID}",
+        'chroot "$1" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin /bin/sh '
+        f"/tmp/ssc-guest/setup-image {recipe.GUEST_VENV} {recipe.TEST_USER} {recipe.TEST_UID}",
         'rm -rf "$1/tmp/ssc-guest" "$1/tmp/ssc-wheelhouse"',
     ]
     command = [

@@ -120,8 +120,10 @@ def qemu_command(image: Image, accel: str, run_dir: Path) -> list[str]:
 def make_overlay(image: Image, run_dir: Path) -> None:
     """A copy-on-write layer over the cached image: each run boots a pristine system."""
     subprocess.run(
-        ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw"]
-        + ["-b", str(image.rootfs), str(run_dir / "overlay.qcow2")],
+        [
+            *("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw"),
+            *("-b", str(image.rootfs), str(run_dir / "overlay.qcow2")),
+        ],
         check=True,
     )
 
@@ -189,7 +191,9 @@ def _follow_phases(
                 + _diagnostics(run_dir)
             )
         if phase == "boot" and elapsed > boot_timeout:
-            raise BedError(f"the guest did not come up in {boot_timeout:.0f}s\n" + _diagnostics(run_dir))
+            raise BedError(
+                f"the guest did not come up in {boot_timeout:.0f}s\n" + _diagnostics(run_dir)
+            )
         if elapsed > run_timeout:
             raise BedError(f"the run took longer than {run_timeout:.0f}s during {phase}")
         time.sleep(0.1)

@@ -34,7 +34,7 @@ def tail(path: Path, lines: int = 40) -> str:
 
 
 def run_checked(command: list[str], log: Path, error: type[Exception]) -> None:
-    """Run ``command`` with its output appended to ``log``; raise ``error`` with the tail if it fails.
+    """Run ``command`` (output appended to ``log``); raise ``error`` with the log's tail on failure.
 
     The child gets SIGTERM if the runner dies, so tools that clean up after themselves
     (mmdebstrap unmounts what it mounted) still can.

@@ -1,0 +1,105 @@
+"""Fail closed: after the scope started, check that the kernel really holds what was asked.
+
+A manager without the cpu or memory controller delegated (older systemd, cgroup v1, a drop-in
+that removed ``Delegate=``) starts the scope all the same and silently enforces nothing, so
+ssc reads its own cgroup back (``/proc/self/cgroup``, cgroup v2's ``0::`` line) and the
+scope's ``memory.max``, ``memory.swap.max`` and ``cpu.max`` before it runs the program.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import SscError
+from .limits import UINT32_MAX, USEC_PER_SEC, Amount, Bytes
+from .profiles import Limits
+from .units import Property
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+DELEGATION_HINT = (
+    "your user manager lacks the cpu or memory controller; enable delegation with the drop-in "
+    "in contrib/systemd/ (Delegate=pids memory cpu), then log out and in again"
+)
+
+
+class LimitNotEnforced(SscError):
+    """The scope exists but the kernel does not hold a requested limit."""
+
+
+def own_cgroup(read: Callable[[str], str]) -> str:
+    """This process's cgroup v2 path, e.g. ``/user.slice/…/app.slice/app-ssc-x-….scope``."""
+    for line in read("/proc/self/cgroup").splitlines():
+        if line.startswith("0::"):
+            return line[3:]
+    raise LimitNotEnforced(
+        "this system does not use the unified cgroup hierarchy (cgroup v2)",
+        hint="ssc needs cgroup v2, the default since systemd 247",
+    )
+
+
+def verify_scope(
+    unit: str, limits: Limits, properties: list[Property], read: Callable[[str], str]
+) -> None:
+    """Raise unless this process sits in ``unit`` and the scope's files hold the limits."""
+    path = own_cgroup(read)
+    if path.rsplit("/", 1)[-1] != unit:
+        raise LimitNotEnforced(f"Failed to move into {unit}: this process is still in {path}")
+    directory = f"{CGROUP_ROOT}{path}"
+    if limits.memory_max is not None:
+        _check_memory(unit, directory, "memory.max", limits.memory_max, read)
+    if limits.memory_swap_max is not None:
+        _check_memory(unit, directory, "memory.swap.max", limits.memory_swap_max, read)
+    quota = next((p.value for p in properties if p.name == "CPUQuotaPerSecUSec"), None)
+    if isinstance(quota, int):
+        _check_cpu(unit, directory, quota, read)
+
+
+def _check_memory(
+    unit: str, directory: str, name: str, amount: Amount, read: Callable[[str], str]
+) -> None:
+    text = _read_limit(unit, directory, name, read)
+    page = os.sysconf("SC_PAGE_SIZE")
+    if isinstance(amount, Bytes):
+        allowed = amount.value // page * page  # the kernel keeps whole pages
+        ok = text.isdigit() and int(text) == allowed
+    else:
+        # systemd computes the share of its own view of physical memory (a container's limit
+        # may be smaller than the machine's), so the check is: a number, no larger than the share.
+        physical = os.sysconf("SC_PHYS_PAGES") * page
+        allowed = physical * amount.scale() // UINT32_MAX
+        ok = text.isdigit() and int(text) <= allowed + page
+    if not ok:
+        raise LimitNotEnforced(
+            f"{unit}: {name} is {text}, not the requested {amount}", hint=DELEGATION_HINT
+        )
+
+
+def _check_cpu(unit: str, directory: str, quota_usec: int, read: Callable[[str], str]) -> None:
+    text = _read_limit(unit, directory, "cpu.max", read)
+    quota, _, period = text.partition(" ")
+    if not (quota.isdigit() and period.isdigit()):
+        raise LimitNotEnforced(f"{unit}: cpu.max is {text!r}, not a quota", hint=DELEGATION_HINT)
+    per_second = int(quota) * USEC_PER_SEC // int(period)
+    if abs(per_second - quota_usec) > quota_usec // 100 + 1000:
+        raise LimitNotEnforced(
+            f"{unit}: cpu.max allows {per_second} µs per second, not the requested {quota_usec}",
+            hint=DELEGATION_HINT,
+        )
+
+
+def _read_limit(unit: str, directory: str, name: str, read: Callable[[str], str]) -> str:
+    try:
+        return read(f"{directory}/{name}").strip()
+    except FileNotFoundError as error:
+        controller = name.split(".", 1)[0]
+        raise LimitNotEnforced(
+            f"{unit}: the {controller} controller is not available to your user manager",
+            hint=DELEGATION_HINT,
+        ) from error
+
+
+def read_text(path: str) -> str:
+    with open(path, encoding="ascii") as f:
+        return f.read()

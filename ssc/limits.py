@@ -1,0 +1,140 @@
+"""Resource limit values: parsed from what a user types or a profile says, validated, pure.
+
+The accepted syntax is a strict subset of what ``systemd-run -p`` accepts, so a value means
+the same to ssc as to systemd: sizes with base-1024 suffixes, percentages of physical memory
+(sent as ``…Scale``, computed server-side), CPU quotas as percentages of one CPU. Anything else
+is refused, so nothing a user types ever reaches the manager unparsed.
+See systemd's ``src/shared/bus-unit-util.c`` (``bus_append_parse_resource_limit``,
+``bus_append_parse_cpu_quota``) and ``percent-util.h`` (``UINT32_SCALE_FROM_PERMYRIAD``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+UINT32_MAX = 0xFFFF_FFFF
+USEC_PER_SEC = 1_000_000
+MIN_MEMORY_CEILING = 16 * 1024**2  # below this, a desktop program cannot even start
+ALL_BUT_ONE = "all-but-one"
+
+_SIZE_SUFFIXES = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)([KMGT]?)", re.ASCII)
+_PERCENT = re.compile(r"(\d+(?:\.\d{1,2})?)%", re.ASCII)
+_INTEGER = re.compile(r"\d+", re.ASCII)
+
+
+class LimitError(ValueError):
+    """A value that is not a valid limit; the message says what was expected."""
+
+
+@dataclass(frozen=True)
+class Bytes:
+    """An absolute size in bytes."""
+
+    value: int
+
+    def __str__(self) -> str:
+        return f"{self.value}B"
+
+
+@dataclass(frozen=True)
+class Percent:
+    """A share of physical memory (or of the system's task limit), in 1/10000ths."""
+
+    permyriad: int
+
+    def scale(self) -> int:
+        """The share as systemd's ``…Scale`` properties carry it: 100 % is ``UINT32_MAX``."""
+        return (self.permyriad * UINT32_MAX + 5000) // 10000
+
+    def __str__(self) -> str:
+        return f"{self.permyriad / 100:g}%"
+
+
+Amount = Bytes | Percent
+
+
+def parse_percent(text: str) -> int | None:
+    """``"70%"`` or ``"12.5%"`` as permyriad (7000, 1250); None if it is not a percentage."""
+    match = _PERCENT.fullmatch(text)
+    if not match:
+        return None
+    whole, _, fraction = match.group(1).partition(".")
+    return int(whole) * 100 + int(fraction.ljust(2, "0"))
+
+
+def parse_size(text: str) -> int | None:
+    """``"4G"``, ``"1.5G"``, ``"512M"``, ``"65536"`` in bytes; None if it is not a size."""
+    match = _SIZE.fullmatch(text)
+    if not match:
+        return None
+    number, suffix = match.groups()
+    whole, _, fraction = number.partition(".")
+    factor = _SIZE_SUFFIXES[suffix]
+    size = int(whole) * factor
+    if fraction:
+        size += int(fraction) * factor // 10 ** len(fraction)
+    return size
+
+
+def parse_memory(text: str, *, minimum: int = MIN_MEMORY_CEILING) -> Amount:
+    """A memory amount: a size (base 1024: K, M, G, T) or a percentage of physical memory."""
+    permyriad = parse_percent(text)
+    if permyriad is not None:
+        if not 0 < permyriad <= 10000:
+            raise LimitError(f"{text!r} is not a percentage between 0 and 100")
+        return Percent(permyriad)
+    size = parse_size(text)
+    if size is None:
+        raise LimitError(f"{text!r} is not a size (like 512M, 4G) or a percentage (like 70%)")
+    if size < minimum:
+        raise LimitError(f"{text!r} is below the smallest allowed value, {minimum // 1024**2}M")
+    return Bytes(size)
+
+
+@dataclass(frozen=True)
+class AllButOne:
+    """Every CPU but one, and at least one whole CPU: a desktop keeps a core for itself."""
+
+    def __str__(self) -> str:
+        return ALL_BUT_ONE
+
+
+CpuQuota = int | AllButOne  # an int is a share of one CPU in 1/10000ths (150 % is 15000)
+
+
+def parse_cpu_quota(text: str) -> CpuQuota:
+    """``"150%"`` (one and a half CPUs), or ``"all-but-one"``."""
+    if text == ALL_BUT_ONE:
+        return AllButOne()
+    permyriad = parse_percent(text)
+    if permyriad is None:
+        raise LimitError(f"{text!r} is not a CPU quota (like 50%, 150% or {ALL_BUT_ONE})")
+    if permyriad < 100:  # systemd refuses quotas below 1 % (a 10 ms slice per second)
+        raise LimitError(f"{text!r} is below the smallest CPU quota, 1%")
+    return permyriad
+
+
+def cpu_quota_usec(quota: CpuQuota, cpu_count: int) -> int:
+    """The quota as systemd's ``CPUQuotaPerSecUSec``: CPU time allowed per second of wall time."""
+    if isinstance(quota, AllButOne):
+        return max(1, cpu_count - 1) * USEC_PER_SEC
+    return quota * USEC_PER_SEC // 10000
+
+
+def parse_tasks(text: str) -> int | Percent:
+    """A task (process and thread) count, or a percentage of the system's limit."""
+    permyriad = parse_percent(text)
+    if permyriad is not None and 0 < permyriad <= 10000:
+        return Percent(permyriad)
+    if _INTEGER.fullmatch(text) and int(text) > 0:
+        return int(text)
+    raise LimitError(f"{text!r} is not a task count (like 4096) or a percentage (like 50%)")
+
+
+def parse_weight(text: str) -> int:
+    """A CPU weight, 1 to 10000 (systemd's default is 100)."""
+    if _INTEGER.fullmatch(text) and 1 <= int(text) <= 10000:
+        return int(text)
+    raise LimitError(f"{text!r} is not a weight between 1 and 10000")

@@ -1,0 +1,168 @@
+"""The D-Bus edge: the user's systemd manager, a transient scope, and the job that starts it.
+
+This is what ``systemd-run --user --scope`` does (``start_transient_scope`` in systemd's
+``src/run/run.c``): subscribe to ``JobRemoved`` first, call ``StartTransientUnit`` with the
+process named by ``PIDFDs`` (retrying with ``PIDs`` for managers that do not know ``PIDFDs``),
+then wait for the job and treat any result but ``done`` as a failure. D-Bus errors are turned
+into ``SscError`` here, so nothing above this module sees jeepney.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Sequence
+
+from jeepney import DBusAddress, MatchRule, MessageType, new_method_call
+from jeepney.bus_messages import message_bus
+from jeepney.io.blocking import DBusConnection, open_dbus_connection
+from jeepney.low_level import Message
+from jeepney.wrappers import DBusErrorResponse
+
+from .errors import SscError
+from .units import Property
+
+SYSTEMD = DBusAddress(
+    "/org/freedesktop/systemd1",
+    bus_name="org.freedesktop.systemd1",
+    interface="org.freedesktop.systemd1.Manager",
+)
+JOB_TIMEOUT = (
+    120.0  # generous: a loaded machine under emulation can take long; systemd-run waits forever
+)
+_RETRY_WITH_PIDS = {
+    "org.freedesktop.DBus.Error.UnknownProperty",
+    "org.freedesktop.DBus.Error.PropertyReadOnly",
+}
+_NO_MANAGER = {
+    "org.freedesktop.DBus.Error.ServiceUnknown",
+    "org.freedesktop.DBus.Error.NameHasNoOwner",
+}
+_NO_MANAGER_HINT = (
+    "ssc needs your systemd user manager and its session bus (Debian/Ubuntu: dbus-user-session); "
+    "run it from your desktop session, or check DBUS_SESSION_BUS_ADDRESS and XDG_RUNTIME_DIR"
+)
+
+
+def session_bus_address() -> str:
+    """The session bus from the environment, else the user manager's standard socket."""
+    address = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+    if address:
+        return address
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    return f"unix:path={runtime}/bus"
+
+
+def connect() -> DBusConnection:
+    """A connection to the session bus, able to pass file descriptors (for ``PIDFDs``)."""
+    address = session_bus_address()
+    try:
+        return open_dbus_connection(bus=address, enable_fds=True)
+    except (OSError, ValueError, KeyError) as error:
+        raise SscError(
+            f"Failed to connect to the session bus at {address}: {error}", hint=_NO_MANAGER_HINT
+        ) from error
+
+
+def start_scope(
+    connection: DBusConnection,
+    name: str,
+    properties: Sequence[Property],
+    fallback_properties: Sequence[Property] | None = None,
+) -> None:
+    """Start the transient scope ``name`` and wait until its start job is done.
+
+    ``fallback_properties`` (naming the process by ``PIDs``) are sent if the manager refuses
+    the first set because it does not know a property (``PIDFDs`` before systemd 253).
+    """
+    job_removed = MatchRule(
+        type="signal",
+        interface=SYSTEMD.interface,
+        member="JobRemoved",
+        path=SYSTEMD.object_path,
+    )
+    bus_rule = MatchRule(
+        type="signal",
+        sender=SYSTEMD.bus_name,
+        interface=SYSTEMD.interface,
+        member="JobRemoved",
+        path=SYSTEMD.object_path,
+    )
+    # Subscribed before the call: the signal can come before the call's reply.
+    _call(connection, message_bus.AddMatch(bus_rule), name)
+    with connection.filter(job_removed, bufsize=65536) as removed:
+        try:
+            job = _start_transient_unit(connection, name, properties)
+        except DBusErrorResponse as error:
+            if fallback_properties is None or error.name not in _RETRY_WITH_PIDS:
+                raise _start_failure(name, error) from error
+            try:
+                job = _start_transient_unit(connection, name, fallback_properties)
+            except DBusErrorResponse as second:
+                raise _start_failure(name, second) from second
+        result = _wait_for_job(connection, removed, job, name)
+    if result != "done":
+        raise SscError(
+            f"Failed to start transient scope unit {name}: job {result}",
+            hint=f"see: journalctl --user -u {name}",
+        )
+
+
+def _start_transient_unit(
+    connection: DBusConnection, name: str, properties: Sequence[Property]
+) -> str:
+    message = new_method_call(
+        SYSTEMD,
+        "StartTransientUnit",
+        "ssa(sv)a(sa(sv))",
+        (name, "fail", [p.wire() for p in properties], []),
+    )
+    reply = _reply_or_raise(_send(connection, message, name))
+    job: str = reply.body[0]
+    return job
+
+
+def _wait_for_job(connection: DBusConnection, removed: deque[Message], job: str, name: str) -> str:
+    """The result of ``job`` from its ``JobRemoved(id, job, unit, result)`` signal."""
+    while True:
+        try:
+            signal = connection.recv_until_filtered(removed, timeout=JOB_TIMEOUT)
+        except TimeoutError as error:
+            raise SscError(f"Timed out waiting for {name} to start") from error
+        _id, path, _unit, result = signal.body
+        if path == job:
+            return str(result)
+
+
+def _call(connection: DBusConnection, message: Message, unit: str) -> Message:
+    try:
+        return _reply_or_raise(_send(connection, message, unit))
+    except DBusErrorResponse as error:
+        raise _start_failure(unit, error) from error
+
+
+def _send(connection: DBusConnection, message: Message, unit: str) -> Message:
+    try:
+        return connection.send_and_get_reply(message, timeout=JOB_TIMEOUT)
+    except (OSError, TimeoutError) as error:
+        raise SscError(f"Failed to start transient scope unit {unit}: {error}") from error
+
+
+def _reply_or_raise(reply: Message) -> Message:
+    if reply.header.message_type == MessageType.error:
+        raise DBusErrorResponse(reply)
+    return reply
+
+
+def _start_failure(name: str, error: DBusErrorResponse) -> SscError:
+    detail = error.data[0] if error.data else error.name
+    if error.name in _NO_MANAGER:
+        return SscError(
+            f"Failed to start transient scope unit {name}: no systemd user manager on the bus",
+            hint=_NO_MANAGER_HINT,
+        )
+    if error.name == "org.freedesktop.systemd1.UnitExists":
+        return SscError(
+            f"Failed to start transient scope unit {name}: the name is taken ({detail})"
+        )
+    return SscError(f"Failed to start transient scope unit {name}: {detail}")
