@@ -81,6 +81,8 @@ def parse_args(argv: list[str]) -> Request | str:
             index += 1
             continue
         option, has_value, value = word.partition("=")
+        if option == "--debug":
+            raise UsageError("option --debug takes no value")
         if option not in _VALUE_OPTIONS:
             raise UsageError(f"unknown option {option!r}", hint="see ssc --help")
         if not has_value:

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 UINT32_MAX = 0xFFFF_FFFF
 USEC_PER_SEC = 1_000_000
 MIN_MEMORY_CEILING = 16 * 1024**2  # below this, a desktop program cannot even start
+# systemd reads 2^64-1 as "no limit" and refuses what does not fit in 64 bits; ssc refuses both.
+MAX_SIZE = 2**64 - 2
+MAX_CPU_PERMYRIAD = 100_000 * 100  # 100 000 % (a thousand CPUs), far above any desktop
 ALL_BUT_ONE = "all-but-one"
 
 _SIZE_SUFFIXES = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
@@ -90,6 +93,8 @@ def parse_memory(text: str, *, minimum: int = MIN_MEMORY_CEILING) -> Amount:
         raise LimitError(f"{text!r} is not a size (like 512M, 4G) or a percentage (like 70%)")
     if size < minimum:
         raise LimitError(f"{text!r} is below the smallest allowed value, {minimum // 1024**2}M")
+    if size > MAX_SIZE:
+        raise LimitError(f"{text!r} is too large")
     return Bytes(size)
 
 
@@ -113,6 +118,8 @@ def parse_cpu_quota(text: str) -> CpuQuota:
         raise LimitError(f"{text!r} is not a CPU quota (like 50%, 150% or {ALL_BUT_ONE})")
     if permyriad < 100:  # systemd refuses quotas below 1 % (a 10 ms slice per second)
         raise LimitError(f"{text!r} is below the smallest CPU quota, 1%")
+    if permyriad > MAX_CPU_PERMYRIAD:
+        raise LimitError(f"{text!r} is too large")
     return permyriad
 
 
@@ -128,7 +135,7 @@ def parse_tasks(text: str) -> int | Percent:
     permyriad = parse_percent(text)
     if permyriad is not None and 0 < permyriad <= 10000:
         return Percent(permyriad)
-    if _INTEGER.fullmatch(text) and int(text) > 0:
+    if _INTEGER.fullmatch(text) and 0 < int(text) <= MAX_SIZE:
         return int(text)
     raise LimitError(f"{text!r} is not a task count (like 4096) or a percentage (like 50%)")
 

@@ -116,6 +116,8 @@ def _parse_limits(table: dict[str, Any], source: Path, base: Limits) -> Limits:
                 f"{source}: unknown key limits.{key} (known: {', '.join(LIMIT_KEYS)})"
             )
         attribute, parse = LIMIT_KEYS[key]
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # TasksMax = 4096 reads as naturally as TasksMax = "4096"
         text = _expect(source, f"limits.{key}", value, str)
         if text == _NO_LIMIT:
             changes[attribute] = None

@@ -1,0 +1,77 @@
+"""The integration tier: tests against a real systemd user manager with cgroup v2.
+
+They run in the test bed (``tests/vm/run``), or directly on a Linux desktop whose user manager
+is running. Where no manager is reachable they skip with the reason, except where they must
+not: in the bed, in CI, or with ``SSC_REQUIRE_SYSTEMD=1``, a missing manager fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def _must_run() -> bool:
+    return any(os.environ.get(name) for name in ("SSC_TESTBED", "CI", "SSC_REQUIRE_SYSTEMD"))
+
+
+def _manager_state() -> str:
+    try:
+        result = subprocess.run(
+            ["systemctl", "--user", "is-system-running"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"unreachable ({error})"
+    return result.stdout.strip() or result.stderr.strip()
+
+
+@pytest.fixture(scope="session")
+def user_manager() -> str:
+    """The state of this user's systemd manager, which must be up (running or degraded)."""
+    state = _manager_state()
+    if state not in ("running", "degraded"):
+        message = f"no systemd user manager here (is-system-running: {state!r}); use tests/vm/run"
+        if _must_run():
+            pytest.fail(message)
+        pytest.skip(message)
+    return state
+
+
+def ssc_units() -> list[str]:
+    """ssc's scopes the user manager knows of, in any state (a failed one stays listed)."""
+    listing = subprocess.run(
+        ["systemctl", "--user", "list-units", "--all", "--plain", "--no-legend", "app-ssc-*"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [line.split()[0] for line in listing.splitlines() if line.strip()]
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every integration test: no ssc scope is left, none failed (they are collected)."""
+    if request.node.get_closest_marker("integration") is None:
+        yield
+        return
+    request.getfixturevalue("user_manager")
+    yield
+    deadline = time.monotonic() + 15
+    while (left := ssc_units()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert left == [], f"ssc scopes left behind: {left}"
+
+
+def own_scope_of(pid: int) -> str:
+    """The cgroup path of a process, e.g. ``/user.slice/…/app-ssc-sh-….scope``."""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        if line.startswith("0::"):
+            return line[3:]
+    raise AssertionError(f"process {pid} has no cgroup v2 line")

@@ -1,0 +1,283 @@
+"""The launched program is the process the user started: its own scope, env, cwd, signals, tty."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from .conftest import ssc_units
+
+pytestmark = pytest.mark.integration
+
+SCOPE = re.compile(r"/app\.slice/app-ssc-(?P<id>[^/]+)-(?P<random>[0-9a-f]{32})\.scope$")
+
+
+def run(*argv: str, **options: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, **options)  # type: ignore[call-overload,no-any-return]
+
+
+@pytest.mark.parametrize("isolation", ["strict", "relaxed"])
+def test_program_runs_in_its_own_app_scope_named_after_it(
+    user_manager: str, isolation: str
+) -> None:
+    result = run("ssc", f"--isolation={isolation}", "cat", "/proc/self/cgroup")
+    assert result.returncode == 0, result.stderr
+    match = SCOPE.search(result.stdout.strip())
+    assert match, result.stdout
+    assert match["id"] == "cat"
+
+
+def test_name_option_names_the_scope_with_dashes_escaped(user_manager: str) -> None:
+    result = run("ssc", "--isolation=relaxed", "--name=firefox-esr", "cat", "/proc/self/cgroup")
+    match = SCOPE.search(result.stdout.strip())
+    assert match, result.stdout
+    assert match["id"] == "firefox\\x2desr"
+
+
+@pytest.mark.parametrize("hostile", ["../x", "a/b", "line\nbreak", "x" * 300, "x.service"])
+def test_hostile_names_still_give_a_valid_scope(user_manager: str, hostile: str) -> None:
+    result = run("ssc", "--isolation=relaxed", f"--name={hostile}", "cat", "/proc/self/cgroup")
+    assert result.returncode == 0, result.stderr
+    scope = result.stdout.strip().rsplit("/", 1)[-1]
+    assert len(scope.encode()) <= 255
+    assert SCOPE.search("/app.slice/" + scope), scope
+
+
+@pytest.mark.parametrize(("isolation", "expected"), [("strict", "1"), ("relaxed", "0")])
+def test_no_new_privileges_under_strict_only(
+    user_manager: str, isolation: str, expected: str
+) -> None:
+    result = run("ssc", f"--isolation={isolation}", "grep", "NoNewPrivs", "/proc/self/status")
+    assert result.stdout.split() == ["NoNewPrivs:", expected], result.stderr
+
+
+def test_strict_tmp_is_private_both_ways(user_manager: str, tmp_path: Path) -> None:
+    outside = Path(f"/tmp/ssc-outside-{os.getpid()}")
+    inside = Path(f"/tmp/ssc-inside-{os.getpid()}")
+    outside.write_text("host")
+    try:
+        result = run(
+            "ssc", "--isolation=strict", "sh", "-c", f"test ! -e {outside} && echo app > {inside}"
+        )
+        assert result.returncode == 0, "the app saw the host's /tmp"
+        assert not inside.exists(), "the app's /tmp leaked to the host"
+    finally:
+        outside.unlink()
+        inside.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("isolation", ["relaxed", "strict"])
+def test_environment_cwd_and_exit_status_are_the_programs_own(
+    user_manager: str, isolation: str
+) -> None:
+    # Not under /tmp, which strict replaces with a private one.
+    workdir = Path.home() / f"ssc-cwd-{os.getpid()}"
+    workdir.mkdir()
+    env = {**os.environ, "SSC_VALUE": "a=b=c; with spaces", "SSC_EMPTY": ""}
+    script = 'printf "%s|%s|%s" "$SSC_VALUE" "${SSC_EMPTY-unset}" "$(pwd -P)"; exit 42'
+    try:
+        result = run("ssc", f"--isolation={isolation}", "sh", "-c", script, cwd=workdir, env=env)
+    finally:
+        workdir.rmdir()
+    assert result.returncode == 42, result.stderr
+    assert result.stdout == f"a=b=c; with spaces||{workdir.resolve()}"
+
+
+WAIT_FOR_TERM = (
+    "import signal, sys, time\n"
+    "signal.signal(signal.SIGTERM, lambda *_: (print('got SIGTERM', flush=True), sys.exit(3)))\n"
+    "print('ready', flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+def test_a_signal_sent_to_ssc_reaches_the_app(user_manager: str) -> None:
+    proc = subprocess.Popen(
+        ["ssc", "--isolation=relaxed", sys.executable, "-c", WAIT_FOR_TERM],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 3
+    assert proc.stdout.read().strip() == "got SIGTERM"
+
+
+def test_under_strict_killing_ssc_ends_the_sandboxed_app(user_manager: str) -> None:
+    """Under strict ssc becomes bwrap; its death takes the app with it (nothing is left)."""
+    marker = f"ssc-strict-sleeper-{os.getpid()}"
+    proc = subprocess.Popen(
+        ["ssc", "--isolation=strict", "sh", "-c", f"echo ready; exec -a {marker} sleep 300"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 15
+    while subprocess.run(["pgrep", "-f", marker]).returncode == 0:
+        assert time.monotonic() < deadline, "the app outlived its sandbox"
+        time.sleep(0.2)
+
+
+def _read_until(fd: int, needle: bytes, timeout: float = 60) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"timed out waiting for {needle!r}; got {seen!r}"
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+def _interactive_shell() -> tuple[int, int]:
+    """``ssc --isolation=relaxed /bin/bash -i`` on a new pty, as a terminal tab starts it."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ["PS1"] = "ssc-prompt$ "
+        os.execvp("ssc", ["ssc", "--isolation=relaxed", "/bin/bash", "--norc", "-i"])
+    return pid, fd
+
+
+def test_interactive_shell_under_a_pty_has_its_own_scope_and_job_control(user_manager: str) -> None:
+    pid, fd = _interactive_shell()
+    try:
+        _read_until(fd, b"ssc-prompt$ ")
+        os.write(fd, b"cat /proc/$$/cgroup; set -o | grep ^monitor\n")
+        output = _read_until(fd, b"ssc-prompt$ ")
+        assert SCOPE.search(output.decode().split("\n")[1].strip()), output
+        assert re.search(rb"monitor\s+on", output), output
+        os.write(fd, b"sleep 300\n")
+        time.sleep(2)
+        os.write(fd, b"\x1a")  # Ctrl-Z: the terminal stops the foreground job
+        output = _read_until(fd, b"ssc-prompt$ ")
+        assert b"Stopped" in output, output
+        os.write(fd, b"kill -9 %1\n")
+        _read_until(fd, b"ssc-prompt$ ")
+        os.write(fd, b"exit 7\n")
+        assert _exit_code(pid, timeout=60) == 7
+    finally:
+        os.close(fd)
+        _kill_if_running(pid)
+
+
+def _exit_code(pid: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.1)
+    raise AssertionError(f"process {pid} did not exit in {timeout}s")
+
+
+def _kill_if_running(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def test_two_shells_get_two_scopes(user_manager: str) -> None:
+    shells = [
+        subprocess.Popen(
+            ["ssc", "--isolation=relaxed", "/bin/bash", "-c", "cat /proc/$$/cgroup; sleep 3"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    scopes = []
+    for shell in shells:
+        out, _ = shell.communicate(timeout=120)
+        assert shell.returncode == 0
+        scopes.append(out.strip())
+    assert all(SCOPE.search(s) for s in scopes), scopes
+    assert scopes[0] != scopes[1]
+
+
+def test_fifty_concurrent_launches_get_fifty_distinct_scopes(user_manager: str) -> None:
+    def launch(_: int) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["ssc", "--isolation=relaxed", "cat", "/proc/self/cgroup"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(launch, range(50)))
+    failures = [r.stderr for r in results if r.returncode != 0]
+    assert failures == []
+    scopes = {r.stdout.strip() for r in results}
+    assert len(scopes) == 50
+    assert all(SCOPE.search(s) for s in scopes)
+
+
+@pytest.mark.parametrize(
+    ("argv", "exit_code", "message"),
+    [
+        (["ssc", "no-such-program-anywhere"], 127, "command not found"),
+        (["ssc", "/etc/hostname"], 126, "not executable"),
+        (["ssc", "--memory=1G;Delegate=yes", "true"], 2, "invalid --memory"),
+        (["ssc", "--cpu=0", "true"], 2, "invalid --cpu"),
+        (["ssc", "--isolation=no-such-profile", "true"], 2, "unknown profile"),
+    ],
+)
+def test_bad_input_fails_cleanly_before_any_unit_exists(
+    user_manager: str, argv: list[str], exit_code: int, message: str
+) -> None:
+    before = ssc_units()
+    result = run(*argv)
+    assert result.returncode == exit_code
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) <= 2
+    assert ssc_units() == before
+
+
+def test_no_session_bus_is_an_error_with_a_hint(user_manager: str) -> None:
+    env = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent/bus"}
+    result = run("ssc", "--isolation=relaxed", "true", env=env)
+    assert result.returncode == 1
+    first, hint = result.stderr.splitlines()
+    assert first.startswith("ssc: Failed to connect to the session bus")
+    assert hint.startswith("Hint:")
+
+
+def test_strict_refuses_without_a_working_bwrap_and_never_degrades(
+    user_manager: str, tmp_path: Path
+) -> None:
+    """A bwrap that cannot create namespaces (as where user namespaces are blocked)."""
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    before = ssc_units()
+    result = run("ssc", "--isolation=strict", "echo", "ran-anyway", env=env)
+    assert result.returncode == 1
+    assert "ran-anyway" not in result.stdout
+    assert "strict isolation is not possible here" in result.stderr
+    assert "Permission denied" in result.stderr
+    assert ssc_units() == before

@@ -1,0 +1,222 @@
+"""Profiles: TOML text → a frozen Profile, a user's file merged over a built-in one key by key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ssc.errors import UsageError
+from ssc.limits import AllButOne, Bytes, Percent
+from ssc.profiles import (
+    BUILTIN_DIR,
+    Limits,
+    Profile,
+    ProfileError,
+    load_profile,
+    parse_profile,
+    profile_names,
+)
+
+SOURCE = Path("/home/u/.config/ssc/profiles/mine.toml")
+
+
+@pytest.fixture
+def user_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """``$XDG_CONFIG_HOME`` in tmp_path: the user's profile directory, created and empty."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    directory = tmp_path / "ssc" / "profiles"
+    directory.mkdir(parents=True)
+    return directory
+
+
+def parse(text: str) -> Profile:
+    return parse_profile(text, SOURCE, Profile(name="mine"))
+
+
+def test_a_profile_file_sets_description_isolation_and_limits() -> None:
+    profile = parse(
+        """
+        description = "for builds"
+        isolate = true
+
+        [limits]
+        CPUQuota = "150%"
+        MemoryMax = "4G"
+        MemoryHigh = "60%"
+        MemorySwapMax = "0"
+        TasksMax = "4096"
+        CPUWeight = "50"
+        """
+    )
+    assert profile == Profile(
+        name="mine",
+        description="for builds",
+        isolate=True,
+        limits=Limits(
+            cpu_quota=15000,
+            memory_max=Bytes(4 * 1024**3),
+            memory_high=Percent(6000),
+            memory_swap_max=Bytes(0),
+            tasks_max=4096,
+            cpu_weight=50,
+        ),
+        sources=(SOURCE,),
+    )
+
+
+def test_an_empty_file_changes_nothing_but_is_recorded_as_a_source() -> None:
+    base = Profile(name="mine", description="d", isolate=True, limits=Limits(cpu_weight=5))
+    assert parse_profile("", SOURCE, base) == Profile(
+        name="mine", description="d", isolate=True, limits=Limits(cpu_weight=5), sources=(SOURCE,)
+    )
+
+
+def test_builtin_strict_caps_cpu_and_memory_and_isolates(user_dir: Path) -> None:
+    profile = load_profile("strict")
+    assert profile.isolate is True
+    assert profile.limits == Limits(
+        cpu_quota=AllButOne(),
+        memory_max=Percent(7000),
+        memory_high=Percent(6500),
+        memory_swap_max=Percent(500),
+    )
+    assert profile.sources == (BUILTIN_DIR / "strict.toml",)
+
+
+def test_builtin_relaxed_caps_memory_only_and_does_not_isolate(user_dir: Path) -> None:
+    profile = load_profile("relaxed")
+    assert profile.isolate is False
+    assert profile.limits == Limits(memory_max=Percent(7000), memory_swap_max=Percent(500))
+
+
+def test_a_user_file_overrides_one_key_of_a_builtin_and_keeps_the_rest(user_dir: Path) -> None:
+    builtin = load_profile("strict")
+    (user_dir / "strict.toml").write_text('[limits]\nMemoryMax = "50%"\n')
+    profile = load_profile("strict")
+    assert profile.limits == Limits(
+        cpu_quota=AllButOne(),
+        memory_max=Percent(5000),
+        memory_high=Percent(6500),
+        memory_swap_max=Percent(500),
+    )
+    assert profile.isolate is True
+    assert profile.description == builtin.description
+    assert profile.sources == (BUILTIN_DIR / "strict.toml", user_dir / "strict.toml")
+
+
+def test_a_user_file_can_turn_isolation_off_for_a_builtin(user_dir: Path) -> None:
+    (user_dir / "strict.toml").write_text("isolate = false\n")
+    profile = load_profile("strict")
+    assert profile.isolate is False
+    assert profile.limits.cpu_quota == AllButOne()
+
+
+@pytest.mark.parametrize(
+    ("key", "field"),
+    [
+        ("CPUQuota", "cpu_quota"),
+        ("MemoryMax", "memory_max"),
+        ("MemoryHigh", "memory_high"),
+        ("MemorySwapMax", "memory_swap_max"),
+    ],
+)
+def test_infinity_removes_a_builtin_limit(user_dir: Path, key: str, field: str) -> None:
+    assert getattr(load_profile("strict").limits, field) is not None
+    (user_dir / "strict.toml").write_text(f'[limits]\n{key} = "infinity"\n')
+    limits = load_profile("strict").limits
+    assert getattr(limits, field) is None
+    others = {"cpu_quota", "memory_max", "memory_high", "memory_swap_max"} - {field}
+    assert all(getattr(limits, other) is not None for other in others)
+
+
+def test_a_new_user_profile_is_loaded_on_its_own(user_dir: Path) -> None:
+    path = user_dir / "builds.toml"
+    path.write_text('description = "make -j"\n[limits]\nCPUQuota = "400%"\nMemoryMax = "8G"\n')
+    assert load_profile("builds") == Profile(
+        name="builds",
+        description="make -j",
+        isolate=False,
+        limits=Limits(cpu_quota=40000, memory_max=Bytes(8 * 1024**3)),
+        sources=(path,),
+    )
+
+
+def test_user_profiles_are_listed_with_the_builtin_ones(user_dir: Path) -> None:
+    (user_dir / "builds.toml").write_text("")
+    (user_dir / "not a name.toml").write_text("")
+    (user_dir / "notes.txt").write_text("")
+    assert profile_names() == ["builds", "relaxed", "strict"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('colour = "red"', "unknown key 'colour' (known: description, isolate, limits)"),
+        ('[limits]\nPrivateTmp = "yes"', "unknown key limits.PrivateTmp (known: CPUQuota,"),
+        ('[limits]\nDelegate = "yes"', "unknown key limits.Delegate"),
+        ('[limits]\nmemorymax = "4G"', "unknown key limits.memorymax"),
+        ('[limits]\nMemoryMax = "lots"', "limits.MemoryMax: 'lots' is not a size"),
+        ('[limits]\nMemoryMax = "15M"', "limits.MemoryMax: '15M' is below the smallest"),
+        ('[limits]\nCPUQuota = "0.5%"', "limits.CPUQuota: '0.5%' is below the smallest"),
+        ('[limits]\nMemoryMax = "1G;Delegate=yes"', "limits.MemoryMax: '1G;Delegate=yes'"),
+        ('[limits]\nTasksMax = "0"', "limits.TasksMax: '0' is not a task count"),
+        ('[limits]\nCPUWeight = "0"', "limits.CPUWeight: '0' is not a weight"),
+        ('isolate = "yes"', "isolate must be a boolean (true or false), not 'yes'"),
+        ("isolate = 1", "isolate must be a boolean (true or false), not 1"),
+        ("description = 42", "description must be a string, not 42"),
+        ('limits = "none"', "limits must be a table, not 'none'"),
+        ("[limits]\nMemoryMax = 4096", "limits.MemoryMax: '4096' is below the smallest"),
+        ("[limits]\nTasksMax = true", "limits.TasksMax must be a string, not True"),
+        ("[limits]\nCPUQuota = true", "limits.CPUQuota must be a string, not True"),
+        ("[limits.MemoryMax]\nvalue = 1", "limits.MemoryMax must be a string"),
+    ],
+)
+def test_errors_name_the_file_and_the_key(text: str, message: str) -> None:
+    with pytest.raises(ProfileError) as caught:
+        parse(text)
+    assert caught.value.message.startswith(f"{SOURCE}: ")
+    assert message in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["isolate = yes", "[limits\n", 'description = "a"\ndescription = "b"', "= 1", 'a = "\n"'],
+)
+def test_invalid_toml_is_an_error_naming_the_file(text: str) -> None:
+    with pytest.raises(ProfileError, match=r"^/home/u/\.config/ssc/profiles/mine\.toml: not valid"):
+        parse(text)
+
+
+def test_a_broken_user_file_is_an_error_naming_that_file(user_dir: Path) -> None:
+    (user_dir / "strict.toml").write_text('[limits]\nMemoryMax = "huge"\n')
+    with pytest.raises(ProfileError) as caught:
+        load_profile("strict")
+    assert caught.value.message.startswith(f"{user_dir / 'strict.toml'}: limits.MemoryMax:")
+
+
+def test_a_user_file_that_cannot_be_read_is_an_error_naming_it(user_dir: Path) -> None:
+    (user_dir / "strict.toml").mkdir()
+    with pytest.raises(ProfileError) as caught:
+        load_profile("strict")
+    assert caught.value.message.startswith(f"{user_dir / 'strict.toml'}: cannot read:")
+
+
+def test_an_unknown_profile_is_a_usage_error_listing_the_known_ones(user_dir: Path) -> None:
+    (user_dir / "builds.toml").write_text("")
+    with pytest.raises(UsageError) as caught:
+        load_profile("nope")
+    assert caught.value.message == "unknown profile 'nope' (known: builds, relaxed, strict)"
+    assert caught.value.exit_code == 2
+    assert caught.value.hint == f"add one as {user_dir / 'nope.toml'}"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "../etc", "../../etc/passwd", "a/b", "/etc/passwd", "strict.toml", ".", "a b", "x\n", "é"],
+)
+def test_hostile_profile_names_are_refused_before_any_file_is_read(
+    user_dir: Path, name: str
+) -> None:
+    with pytest.raises(UsageError, match="invalid profile name"):
+        load_profile(name)

@@ -1,0 +1,162 @@
+"""The strict sandbox's command line (pure), and what it reads from the host."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+
+import ssc.sandbox
+from ssc.sandbox import TMP_SOCKET_DIRS, SandboxHost, bwrap_argv, read_host
+
+BWRAP = "/usr/bin/bwrap"
+BASE = [BWRAP, "--dev-bind", "/", "/", "--tmpfs", "/tmp"]
+
+
+@pytest.mark.parametrize(
+    ("host", "options"),
+    [
+        (SandboxHost((), None, False), ["--die-with-parent"]),
+        (SandboxHost((), None, True), ["--die-with-parent", "--new-session"]),
+        (
+            SandboxHost(("/tmp/.X11-unix",), None, False),
+            ["--bind", "/tmp/.X11-unix", "/tmp/.X11-unix", "--die-with-parent"],
+        ),
+        (
+            SandboxHost(("/tmp/.X11-unix", "/tmp/.ICE-unix"), None, True),
+            [
+                "--bind",
+                "/tmp/.X11-unix",
+                "/tmp/.X11-unix",
+                "--bind",
+                "/tmp/.ICE-unix",
+                "/tmp/.ICE-unix",
+                "--die-with-parent",
+                "--new-session",
+            ],
+        ),
+        (
+            SandboxHost(("/tmp/.X11-unix",), "/tmp/xauth_AbCd", False),
+            [
+                "--bind",
+                "/tmp/.X11-unix",
+                "/tmp/.X11-unix",
+                "--ro-bind",
+                "/tmp/xauth_AbCd",
+                "/tmp/xauth_AbCd",
+                "--die-with-parent",
+            ],
+        ),
+        (
+            SandboxHost((), "/tmp/.Xauthority-1000", True),
+            [
+                "--ro-bind",
+                "/tmp/.Xauthority-1000",
+                "/tmp/.Xauthority-1000",
+                "--die-with-parent",
+                "--new-session",
+            ],
+        ),
+    ],
+)
+def test_bwrap_argv_is_exact(host: SandboxHost, options: list[str]) -> None:
+    command = ["/usr/bin/firefox", "--private-window"]
+    assert bwrap_argv(BWRAP, command, host) == [*BASE, *options, "--", *command]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["/bin/ls"],
+        ["/bin/sh", "-c", "echo hi"],
+        ["/usr/bin/app", "--", "--tmpfs", "/"],  # the command's own words stay the command's
+        ["/usr/bin/app", "--bind", "/", "/tmp"],
+        ["/usr/bin/app", ""],
+    ],
+)
+@pytest.mark.parametrize(
+    "host",
+    [
+        SandboxHost((), None, False),
+        SandboxHost(TMP_SOCKET_DIRS, "/tmp/xauth", True),
+    ],
+)
+def test_the_command_always_follows_the_first_double_dash(
+    command: list[str], host: SandboxHost
+) -> None:
+    argv = bwrap_argv(BWRAP, command, host)
+    separator = argv.index("--")
+    assert argv[separator + 1 :] == command
+    assert argv[:6] == BASE
+
+
+@pytest.fixture
+def host_without_x11(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host whose /tmp has no X11 or ICE socket directories."""
+    monkeypatch.setattr("ssc.sandbox.os.path.isdir", lambda path: False)
+
+
+@pytest.mark.parametrize(
+    ("environ", "xauthority"),
+    [
+        ({}, None),
+        ({"XAUTHORITY": ""}, None),
+        ({"XAUTHORITY": "/tmp/xauth_AbCd"}, "/tmp/xauth_AbCd"),
+        ({"XAUTHORITY": "/tmp/sub/.Xauthority"}, "/tmp/sub/.Xauthority"),
+        # Elsewhere it is still visible in the sandbox: only /tmp is replaced.
+        ({"XAUTHORITY": "/home/u/.Xauthority"}, None),
+        ({"XAUTHORITY": "/run/user/1000/gdm/Xauthority"}, None),
+        # Paths that only look as if they were under /tmp are not bound.
+        ({"XAUTHORITY": "/tmp/../home/u/.Xauthority"}, None),
+        ({"XAUTHORITY": "/tmpfoo/xauth"}, None),
+        ({"XAUTHORITY": "/tmp"}, None),
+        ({"XAUTHORITY": "tmp/xauth"}, None),
+    ],
+)
+def test_xauthority_is_bound_back_only_when_it_lives_under_tmp(
+    host_without_x11: None, environ: dict[str, str], xauthority: str | None
+) -> None:
+    assert read_host(environ).xauthority == xauthority
+
+
+def test_socket_dirs_are_the_ones_present_on_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ssc.sandbox.os.path.isdir", lambda path: path == "/tmp/.X11-unix")
+    assert read_host({}).socket_dirs == ("/tmp/.X11-unix",)
+
+
+def test_no_socket_dirs_on_a_host_without_x11(host_without_x11: None) -> None:
+    assert read_host({}).socket_dirs == ()
+
+
+def test_read_host_does_not_change_the_environment_it_is_given(host_without_x11: None) -> None:
+    environ = {"XAUTHORITY": "/home/u/.Xauthority", "DISPLAY": ":0"}
+    read_host(environ)
+    assert environ == {"XAUTHORITY": "/home/u/.Xauthority", "DISPLAY": ":0"}
+
+
+def test_socket_dirs_are_under_tmp() -> None:
+    # Only what the private /tmp hides needs binding back; anything else would widen the sandbox.
+    assert all(os.path.dirname(d) == "/tmp" for d in TMP_SOCKET_DIRS)
+
+
+@pytest.mark.parametrize(
+    ("legacy_tiocsti", "new_session"),
+    [("0\n", False), ("1\n", True), (None, True)],  # None: a kernel before 6.2, no such file
+)
+def test_a_new_session_is_asked_for_unless_the_kernel_refuses_tiocsti(
+    host_without_x11: None,
+    monkeypatch: pytest.MonkeyPatch,
+    legacy_tiocsti: str | None,
+    new_session: bool,
+) -> None:
+    def fake_open(path: str, *args: object, **kwargs: object) -> io.StringIO:
+        assert path == "/proc/sys/dev/tty/legacy_tiocsti"
+        if legacy_tiocsti is None:
+            raise FileNotFoundError(path)
+        return io.StringIO(legacy_tiocsti)
+
+    monkeypatch.setattr(ssc.sandbox, "open", fake_open, raising=False)
+    host = read_host({})
+    assert host.terminal_injection_possible is new_session
+    assert ("--new-session" in bwrap_argv(BWRAP, ["/bin/true"], host)) is new_session
