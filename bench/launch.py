@@ -22,6 +22,9 @@ import time
 
 COMMANDS = {
     "true": ["true"],
+    # Where ssc's time goes: the interpreter, then importing the launch path.
+    "python -c pass": [sys.executable, "-c", "pass"],
+    "python -c 'import ssc.cli'": [sys.executable, "-c", "import ssc.cli"],
     "systemd-run --user --scope -q true": ["systemd-run", "--user", "--scope", "-q", "true"],
     "ssc --isolation=relaxed true": ["ssc", "--isolation=relaxed", "true"],
     "ssc --isolation=strict true": ["ssc", "--isolation=strict", "true"],

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 from .errors import SscError
 from .limits import UINT32_MAX, USEC_PER_SEC, Amount, Bytes
 from .profiles import Limits
 from .units import Property
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_ROOT = "/sys/fs/cgroup"
 DELEGATION_HINT = (
     "your user manager lacks the cpu or memory controller; enable delegation with the drop-in "
     "in contrib/systemd/ (Delegate=pids memory cpu), then log out and in again"

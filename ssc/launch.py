@@ -15,9 +15,10 @@ from dataclasses import dataclass, replace
 from typing import NoReturn
 
 from . import cgroup, sandbox, systemd, units
-from .errors import CommandNotExecutable, CommandNotFound
+from .errors import CommandNotExecutable
 from .limits import Amount, CpuQuota
 from .profiles import Limits, Profile, load_profile
+from .programs import resolve_command
 
 
 @dataclass(frozen=True)
@@ -50,25 +51,6 @@ def effective_limits(profile: Profile, request: Request) -> Limits:
 def app_id(request: Request) -> str:
     """The application ID: ``--name``, else the program's basename."""
     return request.name or os.path.basename(request.command[0]) or request.command[0]
-
-
-def resolve_command(word: str, search_path: str) -> str:
-    """The program ``word`` names, as the shell finds it: 127 if missing, 126 if not runnable."""
-    if "/" in word:
-        candidates = [word]
-    else:
-        candidates = [os.path.join(d or ".", word) for d in search_path.split(os.pathsep)]
-    not_executable = None
-    for candidate in candidates:
-        if os.path.isfile(candidate):
-            if os.access(candidate, os.X_OK):
-                return candidate
-            not_executable = not_executable or candidate
-        elif "/" in word and os.path.isdir(candidate):
-            raise CommandNotExecutable(f"{word}: is a directory")
-    if not_executable:
-        raise CommandNotExecutable(f"{not_executable}: permission denied (not executable)")
-    raise CommandNotFound(f"{word}: command not found")
 
 
 def launch(request: Request) -> NoReturn:

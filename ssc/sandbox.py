@@ -14,12 +14,10 @@ that it can create its namespaces here (user namespaces may be disabled or restr
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 from .errors import SscError
+from .programs import resolve_command
 
 # Sockets that X11 programs look for under /tmp.
 TMP_SOCKET_DIRS = ("/tmp/.X11-unix", "/tmp/.ICE-unix")
@@ -69,18 +67,21 @@ def check_bwrap(runtime_dir: str | None) -> str:
     Proving it works means starting a sandbox, which costs tens of milliseconds, so the
     answer is remembered in ``$XDG_RUNTIME_DIR`` (gone at logout and reboot) per bwrap binary.
     """
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
+    try:
+        bwrap = resolve_command("bwrap", os.environ.get("PATH", os.defpath))
+    except SscError:
         raise SscError(
             "strict isolation needs bubblewrap (bwrap), which is not installed",
             hint=f"install it (Debian/Ubuntu/Fedora: package bubblewrap), or {_RELAXED_HINT}",
-        )
+        ) from None
     stat = os.stat(bwrap)
     marker = None
     if runtime_dir:
-        marker = Path(runtime_dir) / "ssc" / f"bwrap-ok-{stat.st_ino}-{int(stat.st_mtime)}"
-        if marker.exists():
+        marker = os.path.join(runtime_dir, "ssc", f"bwrap-ok-{stat.st_ino}-{int(stat.st_mtime)}")
+        if os.path.exists(marker):
             return bwrap
+    import subprocess  # only here: the probe runs once per boot, not on every launch
+
     probe = subprocess.run(
         [bwrap, "--dev-bind", "/", "/", "--tmpfs", "/tmp", "--", "true"],
         stdin=subprocess.DEVNULL,
@@ -95,8 +96,9 @@ def check_bwrap(runtime_dir: str | None) -> str:
         )
     if marker is not None:
         try:
-            marker.parent.mkdir(mode=0o700, exist_ok=True)
-            marker.touch()
+            os.makedirs(os.path.dirname(marker), mode=0o700, exist_ok=True)
+            with open(marker, "w"):
+                pass
         except OSError:
             pass  # only a cache: the next launch probes again
     return bwrap

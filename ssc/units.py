@@ -112,6 +112,6 @@ def scope_properties(
 
 
 def describe(command: list[str]) -> str:
-    """The scope's Description: the command line, as systemd-run uses, kept short."""
-    text = " ".join(command)
+    """The scope's Description: the command line, as systemd-run uses, on one short line."""
+    text = "".join(c if c.isprintable() else " " for c in " ".join(command))
     return text if len(text) <= 256 else text[:255] + "…"

@@ -16,8 +16,8 @@ quoted argument; :func:`join` quotes an argument only when it must, so an argume
 field code alone, like ``%U``, is never quoted.
 
 Reading is as lenient as the launchers: GLib (GNOME Shell, ``gio launch``) parses an Exec value
-with ``g_shell_parse_argv``, which also takes 'single quotes', a backslash outside quotes and a
-word starting with ``#`` as a comment, and reads a reserved character outside quotes as itself.
+with ``g_shell_parse_argv``, which also takes 'single quotes', a backslash outside quotes, and
+``#`` after a space as the start of a comment, and reads other reserved characters as themselves.
 :func:`split` reads those the same way, so such an entry starts the same program through ssc.
 Writing is strict: :func:`join` produces only the specification's form, and
 ``split(join(args)) == args`` for any list of arguments.

@@ -25,7 +25,7 @@ _MAX_DASHES = 12
 
 
 def normalize(name: str) -> str:
-    """``firefox-esr`` or ``firefox-esr.desktop`` → ``firefox-esr.desktop``; ValueError if invalid."""
+    """``firefox-esr`` or ``firefox-esr.desktop`` → ``firefox-esr.desktop``; else ValueError."""
     desktop_id = name if name.endswith(SUFFIX) else name + SUFFIX
     stem = desktop_id.removesuffix(SUFFIX)
     if (
@@ -62,5 +62,6 @@ def relative_paths(desktop_id: str) -> list[PurePosixPath]:
 
 
 def desktop_id_of(relative: PurePosixPath) -> str:
-    """The ID of the entry at ``relative`` below ``applications/``: ``kde/foo.desktop`` → ``kde-foo.desktop``."""
+    """The ID of the entry at ``relative`` below ``applications/``: ``kde/foo.desktop`` →
+    ``kde-foo.desktop``."""
     return "-".join(relative.parts)

@@ -192,12 +192,7 @@ def decode_string(raw: str) -> str:
 
 def encode_string(text: str) -> str:
     """``text`` as a string value: the inverse of :func:`decode_string` for any text."""
-    out = (
-        text.replace("\\", "\\\\")
-        .replace("\n", "\\n")
-        .replace("\t", "\\t")
-        .replace("\r", "\\r")
-    )
+    out = text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
     # Readers drop the space around a value; kept space is spelled \s.
     if out.startswith(" "):
         out = "\\s" + out[1:]

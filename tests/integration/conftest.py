@@ -8,9 +8,11 @@ not: in the bed, in CI, or with ``SSC_REQUIRE_SYSTEMD=1``, a missing manager fai
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,35 @@ def own_scope_of(pid: int) -> str:
         if line.startswith("0::"):
             return line[3:]
     raise AssertionError(f"process {pid} has no cgroup v2 line")
+
+
+def require(tool: str) -> str:
+    """The tool's path; a missing tool fails the test in the bed and in CI, else skips it."""
+    path = shutil.which(tool)
+    if path is None:
+        if _must_run():
+            pytest.fail(f"{tool} is missing from the test bed")
+        pytest.skip(f"{tool} is not installed")
+    return path
+
+
+@contextmanager
+def xvfb(number: str, *options: str) -> Iterator[str]:
+    """A private Xvfb server on display ``:number``, up (its socket there) until the block ends."""
+    require("Xvfb")
+    server = subprocess.Popen(
+        ["Xvfb", f":{number}", "-nolisten", "tcp", *options],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    socket_path = Path(f"/tmp/.X11-unix/X{number}")
+    deadline = time.monotonic() + 60
+    try:
+        while not socket_path.exists():
+            assert server.poll() is None, "Xvfb exited"
+            assert time.monotonic() < deadline, "Xvfb did not start"
+            time.sleep(0.2)
+        yield f":{number}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -239,7 +239,7 @@ def test_fifty_concurrent_launches_get_fifty_distinct_scopes(user_manager: str) 
     ("argv", "exit_code", "message"),
     [
         (["ssc", "no-such-program-anywhere"], 127, "command not found"),
-        (["ssc", "/etc/hostname"], 126, "not executable"),
+        (["ssc", "/proc/self/status"], 126, "not executable"),
         (["ssc", "--memory=1G;Delegate=yes", "true"], 2, "invalid --memory"),
         (["ssc", "--cpu=0", "true"], 2, "invalid --cpu"),
         (["ssc", "--isolation=no-such-profile", "true"], 2, "unknown profile"),

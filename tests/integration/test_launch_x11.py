@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from .conftest import xvfb
 
 pytestmark = pytest.mark.integration
 
@@ -36,29 +36,13 @@ def _xauth_entry(display_number: str, cookie: bytes) -> bytes:
 @pytest.fixture
 def xvfb_with_cookie() -> Iterator[tuple[str, Path]]:
     """An Xvfb that only lets in clients with the cookie, kept in a file under /tmp."""
-    if shutil.which("Xvfb") is None:
-        if os.environ.get("SSC_TESTBED") or os.environ.get("CI"):
-            pytest.fail("Xvfb is missing from the test bed")
-        pytest.skip("Xvfb is not installed")
     number = str(90 + os.getpid() % 9)
     auth = Path(f"/tmp/ssc-test-xauth-{os.getpid()}")
     auth.write_bytes(_xauth_entry(number, os.urandom(16)))
-    server = subprocess.Popen(
-        ["Xvfb", f":{number}", "-auth", str(auth), "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    socket_path = Path(f"/tmp/.X11-unix/X{number}")
-    deadline = time.monotonic() + 60
-    while not socket_path.exists():
-        assert server.poll() is None, "Xvfb exited"
-        assert time.monotonic() < deadline, "Xvfb did not start"
-        time.sleep(0.2)
     try:
-        yield f":{number}", auth
+        with xvfb(number, "-auth", str(auth)) as display:
+            yield display, auth
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         auth.unlink()
 
 

@@ -307,3 +307,11 @@ def test_property_wire_form_is_an_sv_pair() -> None:
 )
 def test_description_is_the_command_line_kept_short(command: list[str], description: str) -> None:
     assert describe(command) == description
+
+
+def test_description_is_the_command_line_on_one_printable_line() -> None:
+    assert describe(["sh", "-c", "echo a\nexit\t1"]) == "sh -c echo a exit 1"
+
+
+def test_description_is_kept_short() -> None:
+    assert len(describe(["x" * 1000])) == 256

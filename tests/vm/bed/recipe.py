@@ -41,10 +41,11 @@ PACKAGES = (
     "xterm",
     "desktop-file-utils",
     "libglib2.0-bin",
-    # terminal profiles: the real gsettings schemas and a backend that stores them
+    # terminal profiles: the real gsettings schemas (Debian ships GNOME Terminal's in the
+    # gnome-terminal package itself) and a backend that stores them
     "dconf-gsettings-backend",
     "dconf-service",
-    "gnome-terminal-data",
+    "gnome-terminal",
     "ptyxis",
 )
 

@@ -1,0 +1,188 @@
+"""``sscctl``: manage what starts programs through ssc — contained desktop launchers and terminal
+profiles — as ``systemctl`` sits beside ``systemd-run``.
+
+This module is thin: click parses, ``ssc.desktop.manage`` does the work, and
+:meth:`Sscctl.main` is the one place where errors become a stderr line and an exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from . import __version__
+from .errors import SscError, UsageError
+
+if TYPE_CHECKING:
+    from .desktop import manage
+
+PROG = "sscctl"
+_CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class Sscctl(click.Group):
+    """The ``sscctl`` group, whose ``main`` renders every failure as ssc does."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            result = super().main(
+                args,
+                prog_name or PROG,
+                complete_var,
+                standalone_mode=False,
+                windows_expand_args=windows_expand_args,
+                **extra,
+            )
+            code = result if isinstance(result, int) else 0
+        except SscError as error:
+            code = _report(error, error.exit_code)
+        except click.UsageError as error:
+            hint = f"see '{error.ctx.command_path} --help'" if error.ctx else None
+            code = _report(UsageError(error.format_message(), hint), error.exit_code)
+        except click.ClickException as error:
+            code = _report(SscError(error.format_message()), error.exit_code)
+        except click.Abort:
+            code = _report(SscError("interrupted"), 130)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _report(error: SscError, code: int) -> int:
+    click.echo(error.render(PROG), err=True)
+    return code
+
+
+def _help_if_no_command(ctx: click.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+@click.group(PROG, cls=Sscctl, context_settings=_CONTEXT, invoke_without_command=True)
+@click.version_option(__version__, "--version", prog_name=PROG, message="%(prog)s %(version)s")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Manage what starts programs through ssc: contained launchers and terminal profiles.
+
+    \b
+    Examples:
+      sscctl desktop install firefox-esr org.gnome.gedit
+      sscctl desktop install --isolation=relaxed org.gnome.Nautilus
+      sscctl desktop list
+      sscctl desktop remove org.gnome.gedit
+      sscctl terminal install
+    """
+    _help_if_no_command(ctx)
+
+
+@cli.group(context_settings=_CONTEXT, invoke_without_command=True)
+@click.pass_context
+def desktop(ctx: click.Context) -> None:
+    """Contained launchers: desktop entries that start their program through ssc.
+
+    A contained entry goes to ~/.local/share/applications/ under the same desktop file ID as
+    the system's, which it hides: the app grid, file associations, the dock and `gio launch`
+    all start the program in its own limited scope. Remove it to get the system's entry back.
+    """
+    _help_if_no_command(ctx)
+
+
+@desktop.command("install")
+@click.option(
+    "--isolation",
+    "profile",
+    default="strict",
+    show_default=True,
+    metavar="PROFILE",
+    help="The ssc profile to start the program with (strict, relaxed, or one of yours).",
+)
+@click.option("--force", is_flag=True, help="Replace an entry of yours that ssc did not write.")
+@click.argument("ids", nargs=-1, required=True, metavar="ID...")
+def desktop_install(profile: str, force: bool, ids: tuple[str, ...]) -> None:
+    """Install contained entries for the desktop file IDs given (with or without .desktop)."""
+    from .desktop import manage
+
+    _print(manage.install_entries(ids, profile, force))
+
+
+@desktop.command("list")
+def desktop_list() -> None:
+    """List the contained entries: ID, profile, and the entry each was made from."""
+    from .desktop import manage
+
+    listed = manage.list_entries()
+    if not listed:
+        click.echo("No contained desktop entries.")
+        return
+    rows = [("ID", "PROFILE", "SOURCE")] + [(e.desktop_id, e.profile, e.source) for e in listed]
+    notes = [""] + [f"  ({e.note}: reinstall it)" if e.note else "" for e in listed]
+    widths = [max(len(row[column]) for row in rows) for column in range(2)]
+    for row, note in zip(rows, notes, strict=True):
+        click.echo(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}{note}")
+
+
+@desktop.command("remove")
+@click.argument("ids", nargs=-1, required=True, metavar="ID...")
+def desktop_remove(ids: tuple[str, ...]) -> None:
+    """Remove contained entries, which brings back the system's own. Only ssc's are removed."""
+    from .desktop import manage
+
+    _print(manage.remove_entries(ids))
+
+
+@cli.group(context_settings=_CONTEXT, invoke_without_command=True)
+@click.pass_context
+def terminal(ctx: click.Context) -> None:
+    """A terminal profile whose tabs and windows are contained shells, each its own scope."""
+    _help_if_no_command(ctx)
+
+
+@terminal.command("install")
+@click.option(
+    "--isolation",
+    "profile",
+    default="relaxed",
+    show_default=True,
+    metavar="PROFILE",
+    help="The ssc profile for the shells.",
+)
+@click.option(
+    "--default", "make_default", is_flag=True, help="Make it the terminal's default profile."
+)
+def terminal_install(profile: str, make_default: bool) -> None:
+    """Add the profile to GNOME Terminal and Ptyxis, and a "Contained Shell" entry to the app
+    grid; print the command line for any other terminal."""
+    from .desktop import gsettings, manage
+
+    _print(manage.install_terminal(gsettings.GSettingsTool(), profile, make_default))
+
+
+@terminal.command("remove")
+def terminal_remove() -> None:
+    """Remove the profile and the "Contained Shell" entry."""
+    from .desktop import gsettings, manage
+
+    _print(manage.remove_terminal(gsettings.GSettingsTool()))
+
+
+def _print(report: manage.Report) -> None:
+    for line in report.lines:
+        click.echo(line)
+    for warning in report.warnings:
+        click.echo(f"{PROG}: warning: {warning}", err=True)
+
+
+def main() -> None:
+    """Entry point of ``sscctl``."""
+    cli.main(prog_name=PROG)
