@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, replace
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 
 from . import cgroup, sandbox, systemd, units
 from .errors import CommandNotExecutable
@@ -21,8 +20,7 @@ from .profiles import Limits, Profile, load_profile
 from .programs import resolve_command
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(NamedTuple):
     """What the user asked for on the command line."""
 
     command: list[str]
@@ -42,9 +40,9 @@ def effective_limits(profile: Profile, request: Request) -> Limits:
     """
     limits = profile.limits
     if request.cpu is not None:
-        limits = replace(limits, cpu_quota=request.cpu)
+        limits = limits._replace(cpu_quota=request.cpu)
     if request.memory is not None:
-        limits = replace(limits, memory_max=request.memory, memory_high=None)
+        limits = limits._replace(memory_max=request.memory, memory_high=None)
     return limits
 
 

@@ -19,9 +19,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from .errors import SscError, UsageError
 from .limits import (
@@ -35,15 +33,14 @@ from .limits import (
     parse_weight,
 )
 
-BUILTIN_DIR = Path(__file__).resolve().parent / "profiles"
+BUILTIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles")
 DEFAULT_PROFILE = "strict"
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
 _NO_LIMIT = "infinity"
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     """Resource limits; None means "not limited by ssc"."""
 
     cpu_quota: CpuQuota | None = None
@@ -54,13 +51,12 @@ class Limits:
     cpu_weight: int | None = None
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(NamedTuple):
     name: str
     description: str = ""
     isolate: bool = False
-    limits: Limits = field(default_factory=Limits)
-    sources: tuple[Path, ...] = ()
+    limits: Limits = Limits()
+    sources: tuple[str, ...] = ()  # the files it was read from, built-in first
 
 
 class ProfileError(SscError):
@@ -86,21 +82,21 @@ LIMIT_KEYS: Mapping[str, tuple[str, Callable[[str], Any]]] = {
 }
 
 
-def parse_profile(text: str, source: Path, base: Profile) -> Profile:
+def parse_profile(text: str, source: str, base: Profile) -> Profile:
     """The profile in ``text`` merged over ``base``: keys it sets replace the base's, key by key."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ProfileError(f"{source}: not valid TOML: {error}") from error
-    profile = replace(base, sources=(*base.sources, source))
+    profile = base._replace(sources=(*base.sources, source))
     for key, value in data.items():
         if key == "description":
-            profile = replace(profile, description=_expect(source, key, value, str))
+            profile = profile._replace(description=_expect(source, key, value, str))
         elif key == "isolate":
-            profile = replace(profile, isolate=_expect(source, key, value, bool))
+            profile = profile._replace(isolate=_expect(source, key, value, bool))
         elif key == "limits":
             table = _expect(source, key, value, dict)
-            profile = replace(profile, limits=_parse_limits(table, source, profile.limits))
+            profile = profile._replace(limits=_parse_limits(table, source, profile.limits))
         else:
             raise ProfileError(
                 f"{source}: unknown key {key!r} (known: description, isolate, limits)"
@@ -108,7 +104,7 @@ def parse_profile(text: str, source: Path, base: Profile) -> Profile:
     return profile
 
 
-def _parse_limits(table: dict[str, Any], source: Path, base: Limits) -> Limits:
+def _parse_limits(table: dict[str, Any], source: str, base: Limits) -> Limits:
     changes: dict[str, Any] = {}
     for key, value in table.items():
         if key not in LIMIT_KEYS:
@@ -126,10 +122,10 @@ def _parse_limits(table: dict[str, Any], source: Path, base: Limits) -> Limits:
             changes[attribute] = parse(text)
         except LimitError as error:
             raise ProfileError(f"{source}: limits.{key}: {error}") from error
-    return replace(base, **changes)
+    return base._replace(**changes)
 
 
-def _expect(source: Path, key: str, value: object, kind: type[_T]) -> _T:
+def _expect(source: str, key: str, value: object, kind: type[_T]) -> _T:
     if not isinstance(value, kind):
         raise ProfileError(f"{source}: {key} must be a {_type_name(kind)}, not {value!r}")
     return value
@@ -139,15 +135,21 @@ def _type_name(kind: type) -> str:
     return {str: "string", bool: "boolean (true or false)", dict: "table"}.get(kind, kind.__name__)
 
 
-def user_profile_dir() -> Path:
+def user_profile_dir() -> str:
     config = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
-    return Path(config) / "ssc" / "profiles"
+    return os.path.join(config, "ssc", "profiles")
 
 
 def profile_names() -> list[str]:
     """Every profile a user can name: the built-in ones and the user's own."""
-    names = {p.stem for p in BUILTIN_DIR.glob("*.toml")}
-    names.update(p.stem for p in user_profile_dir().glob("*.toml") if _NAME.fullmatch(p.stem))
+    names: set[str] = set()
+    for directory in (BUILTIN_DIR, user_profile_dir()):
+        try:
+            entries = os.listdir(directory)
+        except OSError:
+            continue
+        stems = (entry.removesuffix(".toml") for entry in entries if entry.endswith(".toml"))
+        names.update(stem for stem in stems if _NAME.fullmatch(stem))
     return sorted(names)
 
 
@@ -158,9 +160,10 @@ def load_profile(name: str) -> Profile:
     profile = Profile(name=name)
     found = False
     for directory in (BUILTIN_DIR, user_profile_dir()):
-        path = directory / f"{name}.toml"
+        path = os.path.join(directory, f"{name}.toml")
         try:
-            text = path.read_text(encoding="utf-8")
+            with open(path, encoding="utf-8") as file:
+                text = file.read()
         except FileNotFoundError:
             continue
         except (OSError, UnicodeDecodeError) as error:
@@ -170,6 +173,6 @@ def load_profile(name: str) -> Profile:
     if not found:
         raise UsageError(
             f"unknown profile {name!r} (known: {', '.join(profile_names())})",
-            hint=f"add one as {user_profile_dir() / (name + '.toml')}",
+            hint=f"add one as {os.path.join(user_profile_dir(), name + '.toml')}",
         )
     return profile

@@ -14,7 +14,7 @@ that it can create its namespaces here (user namespaces may be disabled or restr
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import SscError
 from .programs import resolve_command
@@ -24,8 +24,7 @@ TMP_SOCKET_DIRS = ("/tmp/.X11-unix", "/tmp/.ICE-unix")
 _RELAXED_HINT = "use --isolation=relaxed to run with limits only"
 
 
-@dataclass(frozen=True)
-class SandboxHost:
+class SandboxHost(NamedTuple):
     """What the sandbox's command line depends on, read from the host by ``read_host``."""
 
     socket_dirs: tuple[str, ...]

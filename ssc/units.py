@@ -11,7 +11,7 @@ through as a raw property.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .limits import Bytes, Percent, cpu_quota_usec
 from .profiles import Limits
@@ -26,8 +26,7 @@ _NAME_SUFFIX_LENGTH = 1 + RANDOM_HEX_LENGTH + len(".scope")
 MAX_ESCAPED_APP_ID = UNIT_NAME_MAX - len(_NAME_PREFIX) - _NAME_SUFFIX_LENGTH
 
 
-@dataclass(frozen=True)
-class Property:
+class Property(NamedTuple):
     """One ``(sv)`` entry of ``StartTransientUnit``'s property array."""
 
     name: str

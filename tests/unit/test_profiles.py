@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from ssc.profiles import (
     profile_names,
 )
 
-SOURCE = Path("/home/u/.config/ssc/profiles/mine.toml")
+SOURCE = "/home/u/.config/ssc/profiles/mine.toml"
 
 
 @pytest.fixture
@@ -81,7 +82,7 @@ def test_builtin_strict_caps_cpu_and_memory_and_isolates(user_dir: Path) -> None
         memory_high=Percent(6500),
         memory_swap_max=Percent(500),
     )
-    assert profile.sources == (BUILTIN_DIR / "strict.toml",)
+    assert profile.sources == (os.path.join(BUILTIN_DIR, "strict.toml"),)
 
 
 def test_builtin_relaxed_caps_memory_only_and_does_not_isolate(user_dir: Path) -> None:
@@ -102,7 +103,10 @@ def test_a_user_file_overrides_one_key_of_a_builtin_and_keeps_the_rest(user_dir:
     )
     assert profile.isolate is True
     assert profile.description == builtin.description
-    assert profile.sources == (BUILTIN_DIR / "strict.toml", user_dir / "strict.toml")
+    assert profile.sources == (
+        os.path.join(BUILTIN_DIR, "strict.toml"),
+        str(user_dir / "strict.toml"),
+    )
 
 
 def test_a_user_file_can_turn_isolation_off_for_a_builtin(user_dir: Path) -> None:
@@ -138,7 +142,7 @@ def test_a_new_user_profile_is_loaded_on_its_own(user_dir: Path) -> None:
         description="make -j",
         isolate=False,
         limits=Limits(cpu_quota=40000, memory_max=Bytes(8 * 1024**3)),
-        sources=(path,),
+        sources=(str(path),),
     )
 
 
