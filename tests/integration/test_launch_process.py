@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pty
 import re
 import select
 import signal
@@ -150,17 +149,25 @@ def _read_until(fd: int, needle: bytes, timeout: float = 60) -> bytes:
     return seen
 
 
-def _interactive_shell() -> tuple[int, int]:
-    """``ssc --isolation=relaxed /bin/bash -i`` on a new pty, as a terminal tab starts it."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.environ["PS1"] = "ssc-prompt$ "
-        os.execvp("ssc", ["ssc", "--isolation=relaxed", "/bin/bash", "--norc", "-i"])
-    return pid, fd
+def _interactive_shell() -> tuple[subprocess.Popen[bytes], int]:
+    """``ssc --isolation=relaxed /bin/bash -i`` on a new pty, as a terminal tab starts it.
+
+    ``setsid --ctty`` makes the pty the shell's controlling terminal, as a terminal does.
+    """
+    controller, terminal = os.openpty()
+    shell = subprocess.Popen(
+        ["setsid", "--ctty", "ssc", "--isolation=relaxed", "/bin/bash", "--norc", "-i"],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env={**os.environ, "PS1": "ssc-prompt$ "},
+    )
+    os.close(terminal)
+    return shell, controller
 
 
 def test_interactive_shell_under_a_pty_has_its_own_scope_and_job_control(user_manager: str) -> None:
-    pid, fd = _interactive_shell()
+    shell, fd = _interactive_shell()
     try:
         _read_until(fd, b"ssc-prompt$ ")
         os.write(fd, b"cat /proc/$$/cgroup; set -o | grep ^monitor\n")
@@ -175,28 +182,11 @@ def test_interactive_shell_under_a_pty_has_its_own_scope_and_job_control(user_ma
         os.write(fd, b"kill -9 %1\n")
         _read_until(fd, b"ssc-prompt$ ")
         os.write(fd, b"exit 7\n")
-        assert _exit_code(pid, timeout=60) == 7
+        assert shell.wait(timeout=60) == 7
     finally:
         os.close(fd)
-        _kill_if_running(pid)
-
-
-def _exit_code(pid: int, timeout: float) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.1)
-    raise AssertionError(f"process {pid} did not exit in {timeout}s")
-
-
-def _kill_if_running(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass
+        shell.kill()
+        shell.wait()
 
 
 def test_two_shells_get_two_scopes(user_manager: str) -> None:
