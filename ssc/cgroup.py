@@ -12,9 +12,8 @@ import os
 from collections.abc import Callable
 
 from .errors import SscError
-from .limits import UINT32_MAX, USEC_PER_SEC, Amount, Bytes
+from .limits import UINT32_MAX, USEC_PER_SEC, Amount, Bytes, cpu_quota_usec
 from .profiles import Limits
-from .units import Property
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 DELEGATION_HINT = (
@@ -38,9 +37,7 @@ def own_cgroup(read: Callable[[str], str]) -> str:
     )
 
 
-def verify_scope(
-    unit: str, limits: Limits, properties: list[Property], read: Callable[[str], str]
-) -> None:
+def verify_scope(unit: str, limits: Limits, cpu_count: int, read: Callable[[str], str]) -> None:
     """Raise unless this process sits in ``unit`` and the scope's files hold the limits."""
     path = own_cgroup(read)
     if path.rsplit("/", 1)[-1] != unit:
@@ -48,11 +45,10 @@ def verify_scope(
     directory = f"{CGROUP_ROOT}{path}"
     if limits.memory_max is not None:
         _check_memory(unit, directory, "memory.max", limits.memory_max, read)
-    if limits.memory_swap_max is not None:
+    if limits.memory_swap_max is not None and _swap_is_accounted(unit, directory, read):
         _check_memory(unit, directory, "memory.swap.max", limits.memory_swap_max, read)
-    quota = next((p.value for p in properties if p.name == "CPUQuotaPerSecUSec"), None)
-    if isinstance(quota, int):
-        _check_cpu(unit, directory, quota, read)
+    if limits.cpu_quota is not None:
+        _check_cpu(unit, directory, cpu_quota_usec(limits.cpu_quota, cpu_count), read)
 
 
 def _check_memory(
@@ -86,6 +82,29 @@ def _check_cpu(unit: str, directory: str, quota_usec: int, read: Callable[[str],
             f"{unit}: cpu.max allows {per_second} µs per second, not the requested {quota_usec}",
             hint=DELEGATION_HINT,
         )
+
+
+def _swap_is_accounted(unit: str, directory: str, read: Callable[[str], str]) -> bool:
+    """Whether the scope has swap files to check; refuse where swap exists but is not accounted.
+
+    ``memory.swap.max`` exists only where the kernel accounts swap. Without any swap there is
+    nothing to bound; with swap but no accounting (``swapaccount=0``), the bound cannot hold.
+    """
+    try:
+        read(f"{directory}/memory.swap.max")
+        return True
+    except FileNotFoundError:
+        pass
+    try:
+        swaps = read("/proc/swaps").splitlines()  # a header line, then one line per swap area
+    except FileNotFoundError:
+        swaps = []
+    if len(swaps) > 1:
+        raise LimitNotEnforced(
+            f"{unit}: swap is on but not accounted, so its swap bound cannot be enforced",
+            hint="boot without swapaccount=0, or turn swap off",
+        )
+    return False
 
 
 def _read_limit(unit: str, directory: str, name: str, read: Callable[[str], str]) -> str:

@@ -71,14 +71,16 @@ def launch(request: Request) -> NoReturn:
     )
     if request.debug:
         _debug(unit, properties)
-    connection = systemd.connect()
     try:
-        systemd.start_scope(connection, unit, properties, fallback)
+        connection = systemd.connect()
+        try:
+            systemd.start_scope(connection, unit, properties, fallback)
+        finally:
+            connection.close()
     finally:
-        connection.close()
         if pidfd is not None:
             os.close(pidfd)
-    cgroup.verify_scope(unit, limits, properties, cgroup.read_text)
+    cgroup.verify_scope(unit, limits, cpu_count, cgroup.read_text)
 
     if bwrap is None:
         _exec(program, request.command)  # argv[0] stays as typed, as a shell leaves it

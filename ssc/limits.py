@@ -34,37 +34,43 @@ class LimitError(ValueError):
     """A value that is not a valid limit; the message says what was expected."""
 
 
-class Bytes(NamedTuple):
-    """An absolute size in bytes."""
+class _OwnKind(tuple[Any, ...]):
+    """Equality for record tuples: of the same kind and values (a NamedTuple alone compares as a
+    plain tuple, so a size of 5 bytes would equal a share of 5/10000)."""
 
-    value: int
+    __slots__ = ()
 
     def __eq__(self, other: object) -> bool:
-        return _same_kind(self, other)
+        return type(self) is type(other) and tuple.__eq__(self, other) is True
 
     def __ne__(self, other: object) -> bool:
-        return not _same_kind(self, other)
+        return not self == other
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, *self))
+
+
+class _BytesFields(NamedTuple):
+    value: int
+
+
+class Bytes(_OwnKind, _BytesFields):
+    """An absolute size in bytes."""
+
+    __slots__ = ()
 
     def __str__(self) -> str:
         return f"{self.value}B"
 
 
-class Percent(NamedTuple):
-    """A share of physical memory (or of the system's task limit), in 1/10000ths."""
-
+class _PercentFields(NamedTuple):
     permyriad: int
 
-    def __eq__(self, other: object) -> bool:
-        return _same_kind(self, other)
 
-    def __ne__(self, other: object) -> bool:
-        return not _same_kind(self, other)
+class Percent(_OwnKind, _PercentFields):
+    """A share of physical memory (or of the system's task limit), in 1/10000ths."""
 
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, *self))
+    __slots__ = ()
 
     def scale(self) -> int:
         """The share as systemd's ``…Scale`` properties carry it: 100 % is ``UINT32_MAX``."""
@@ -75,11 +81,6 @@ class Percent(NamedTuple):
 
 
 Amount = Bytes | Percent
-
-
-def _same_kind(record: tuple[Any, ...], other: object) -> bool:
-    """Records of different kinds are never equal (NamedTuples alone would compare as tuples)."""
-    return type(record) is type(other) and tuple.__eq__(record, other) is True
 
 
 def parse_percent(text: str) -> int | None:
@@ -122,17 +123,16 @@ def parse_memory(text: str, *, minimum: int = MIN_MEMORY_CEILING) -> Amount:
     return Bytes(size)
 
 
-class AllButOne(NamedTuple):
+class AllButOne(_OwnKind):
     """Every CPU but one, and at least one whole CPU: a desktop keeps a core for itself."""
 
-    def __eq__(self, other: object) -> bool:
-        return _same_kind(self, other)
+    __slots__ = ()
 
-    def __ne__(self, other: object) -> bool:
-        return not _same_kind(self, other)
+    def __new__(cls) -> AllButOne:
+        return tuple.__new__(cls, ())
 
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, *self))
+    def __repr__(self) -> str:
+        return "AllButOne()"
 
     def __str__(self) -> str:
         return ALL_BUT_ONE

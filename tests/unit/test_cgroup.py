@@ -9,7 +9,6 @@ import pytest
 from ssc.cgroup import LimitNotEnforced, own_cgroup, verify_scope
 from ssc.limits import AllButOne, Bytes, Percent
 from ssc.profiles import Limits
-from ssc.units import Property, resource_properties
 
 UNIT = "app-ssc-firefox-0123456789abcdef0123456789abcdef.scope"
 CGROUP = f"/user.slice/user-1000.slice/user@1000.service/app.slice/{UNIT}"
@@ -55,7 +54,7 @@ def scope_files(**limits: str) -> dict[str, str]:
 
 
 def verify(limits: Limits, files: dict[str, str], cpu_count: int = 4) -> None:
-    verify_scope(UNIT, limits, resource_properties(limits, cpu_count), reader(files))
+    verify_scope(UNIT, limits, cpu_count, reader(files))
 
 
 def test_strict_limits_that_the_kernel_holds_pass() -> None:
@@ -167,7 +166,6 @@ def test_a_cpu_quota_the_kernel_does_not_hold_is_refused(
     ("limits", "present", "controller"),
     [
         (Limits(memory_max=Percent(7000)), {}, "memory"),
-        (Limits(memory_swap_max=Percent(500)), {}, "memory"),
         (Limits(cpu_quota=15000), {}, "cpu"),
         # memory delegated, cpu not: the check still finds the missing one.
         (STRICT, {"memory_max": "3006476288", "memory_swap_max": "214745088"}, "cpu"),
@@ -186,12 +184,27 @@ def test_a_controller_that_is_not_delegated_is_refused_naming_the_unit(
     assert "Delegate=" in caught.value.hint
 
 
-def test_the_cpu_check_follows_the_properties_that_were_sent() -> None:
-    # The quota that reached the manager is what the kernel must hold, here 8 CPUs' worth.
-    properties = [Property("CPUQuotaPerSecUSec", "t", 7_000_000)]
+def test_the_cpu_check_uses_the_machines_cpu_count_for_all_but_one() -> None:
+    # On 8 CPUs, all-but-one is 7 CPUs' worth: what the kernel must hold.
     files = scope_files(cpu_max="700000 100000")
-    verify_scope(UNIT, Limits(cpu_quota=AllButOne()), properties, reader(files))
+    verify_scope(UNIT, Limits(cpu_quota=AllButOne()), 8, reader(files))
     with pytest.raises(LimitNotEnforced):
-        verify_scope(
-            UNIT, Limits(cpu_quota=AllButOne()), properties, reader(scope_files(cpu_max="max"))
-        )
+        verify_scope(UNIT, Limits(cpu_quota=AllButOne()), 4, reader(files))
+    with pytest.raises(LimitNotEnforced):
+        verify_scope(UNIT, Limits(cpu_quota=AllButOne()), 8, reader(scope_files(cpu_max="max")))
+
+
+SWAPS_HEADER = "Filename\tType\tSize\tUsed\tPriority\n"
+
+
+def test_swap_that_is_on_but_not_accounted_cannot_be_bounded_and_is_refused() -> None:
+    files = scope_files()
+    files["/proc/swaps"] = SWAPS_HEADER + "/swapfile\tfile\t1048572\t0\t-2\n"
+    with pytest.raises(LimitNotEnforced, match="swap is on but not accounted"):
+        verify(Limits(memory_swap_max=Percent(500)), files)
+
+
+def test_without_any_swap_there_is_no_swap_bound_to_check() -> None:
+    files = scope_files()
+    files["/proc/swaps"] = SWAPS_HEADER
+    verify(Limits(memory_swap_max=Percent(500)), files)
