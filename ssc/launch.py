@@ -14,7 +14,7 @@ import sys
 from typing import NamedTuple, NoReturn
 
 from . import cgroup, sandbox, systemd, units
-from .errors import CommandNotExecutable
+from .errors import CommandNotExecutable, SscError
 from .limits import Amount, CpuQuota
 from .profiles import Limits, Profile, load_profile
 from .programs import resolve_command
@@ -52,6 +52,11 @@ def app_id(request: Request) -> str:
 
 
 def launch(request: Request) -> NoReturn:
+    if os.geteuid() == 0:
+        raise SscError(
+            "refusing to run as root: ssc starts programs as you, in your own user manager",
+            hint="run it as your desktop user, without sudo",
+        )
     profile = load_profile(request.profile)
     limits = effective_limits(profile, request)
     program = resolve_command(request.command[0], os.environ.get("PATH", os.defpath))

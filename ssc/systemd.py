@@ -75,22 +75,12 @@ def start_scope(
     ``fallback_properties`` (naming the process by ``PIDs``) are sent if the manager refuses
     the first set because it does not know a property (``PIDFDs`` before systemd 253).
     """
-    job_removed = MatchRule(
-        type="signal",
-        interface=SYSTEMD.interface,
-        member="JobRemoved",
-        path=SYSTEMD.object_path,
-    )
-    bus_rule = MatchRule(
-        type="signal",
-        sender=SYSTEMD.bus_name,
-        interface=SYSTEMD.interface,
-        member="JobRemoved",
-        path=SYSTEMD.object_path,
-    )
-    # Subscribed before the call: the signal can come before the call's reply.
-    _call(connection, message_bus.AddMatch(bus_rule), name)
-    with connection.filter(job_removed, bufsize=65536) as removed:
+    # Subscribed before the call: the signal can come before the call's reply. The bus routes
+    # only systemd's signals to us (the match names its well-known name); jeepney's own filter
+    # compares header fields literally, where the sender is systemd's unique name, so it
+    # matches without one. The queue holds every launch's JobRemoved, not just ours.
+    _call(connection, message_bus.AddMatch(_job_removed(sender=SYSTEMD.bus_name)), name)
+    with connection.filter(_job_removed(), bufsize=65536) as removed:
         try:
             job = _start_transient_unit(connection, name, properties)
         except DBusErrorResponse as error:
@@ -106,6 +96,16 @@ def start_scope(
             f"Failed to start transient scope unit {name}: job {result}",
             hint=f"see: journalctl --user -u {name}",
         )
+
+
+def _job_removed(sender: str | None = None) -> MatchRule:
+    return MatchRule(
+        type="signal",
+        sender=sender,
+        interface=SYSTEMD.interface,
+        member="JobRemoved",
+        path=SYSTEMD.object_path,
+    )
 
 
 def _start_transient_unit(
@@ -129,6 +129,8 @@ def _wait_for_job(connection: DBusConnection, removed: deque[Message], job: str,
             signal = connection.recv_until_filtered(removed, timeout=JOB_TIMEOUT)
         except TimeoutError as error:
             raise SscError(f"Timed out waiting for {name} to start") from error
+        except OSError as error:  # the bus went away (the session is ending)
+            raise SscError(f"Failed to start transient scope unit {name}: {error}") from error
         _id, path, _unit, result = signal.body
         if path == job:
             return str(result)

@@ -31,6 +31,8 @@ def no_dbus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
     monkeypatch.setattr(ssc.systemd, "connect", connect)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    # An ordinary user, whoever runs the tests (CI runs them as root, which ssc refuses).
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
 
 
 def stderr_lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
@@ -362,3 +364,13 @@ def test_app_id_is_the_name_option_else_the_program_basename(
     command: list[str], name: str | None, expected: str
 ) -> None:
     assert app_id(Request(command=command, profile="strict", name=name)) == expected
+
+
+def test_root_is_refused_in_one_line_before_any_dbus_call(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert main(["--isolation=relaxed", "true"]) == 1
+    first, hint = stderr_lines(capsys)
+    assert first.startswith("ssc: refusing to run as root")
+    assert hint.startswith("Hint: run it as your desktop user")
