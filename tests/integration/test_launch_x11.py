@@ -46,16 +46,20 @@ def xvfb_with_cookie() -> Iterator[tuple[str, Path]]:
         auth.unlink()
 
 
-def test_x11_client_connects_to_xvfb_under_strict(xvfb_with_cookie: tuple[str, Path]) -> None:
-    display, auth = xvfb_with_cookie
-    env = {**os.environ, "DISPLAY": display, "XAUTHORITY": str(auth)}
-    result = subprocess.run(
+def xdpyinfo_under_strict(display: str, xauthority: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DISPLAY": display, "XAUTHORITY": xauthority}
+    return subprocess.run(
         ["ssc", "--isolation=strict", "xdpyinfo"],
         capture_output=True,
         text=True,
         env=env,
         timeout=120,
     )
+
+
+def test_x11_client_connects_to_xvfb_under_strict(xvfb_with_cookie: tuple[str, Path]) -> None:
+    display, auth = xvfb_with_cookie
+    result = xdpyinfo_under_strict(display, str(auth))
     assert result.returncode == 0, result.stderr
     assert f"name of display:    {display}" in result.stdout
 
@@ -63,12 +67,4 @@ def test_x11_client_connects_to_xvfb_under_strict(xvfb_with_cookie: tuple[str, P
 def test_the_cookie_is_what_lets_the_client_in(xvfb_with_cookie: tuple[str, Path]) -> None:
     """Without the cookie the same client is refused: the bound XAUTHORITY file did the work."""
     display, _ = xvfb_with_cookie
-    env = {**os.environ, "DISPLAY": display, "XAUTHORITY": "/nonexistent"}
-    result = subprocess.run(
-        ["ssc", "--isolation=strict", "xdpyinfo"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert result.returncode != 0
+    assert xdpyinfo_under_strict(display, "/nonexistent").returncode != 0
