@@ -173,6 +173,7 @@ def _follow_phases(
         lines = (run_dir / "control").read_text(errors="replace").splitlines()
         for line in lines[seen:]:
             now = time.monotonic()
+            phases.seconds.pop(f"{phase} (unfinished)", None)
             if line.startswith("booted"):
                 phases.seconds["boot"] = now - phase_start
                 phase, phase_start = "install", now
@@ -184,7 +185,9 @@ def _follow_phases(
                 phases.seconds[phase] = now - phase_start
                 return int(line.split()[1])
         seen = len(lines)
-        elapsed = time.monotonic() - started
+        now = time.monotonic()
+        elapsed = now - started
+        phases.seconds[f"{phase} (unfinished)"] = now - phase_start
         if proc.poll() is not None:
             raise BedError(
                 f"qemu exited ({proc.returncode}) during {phase} before the command finished\n"
