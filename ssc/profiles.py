@@ -63,10 +63,6 @@ class ProfileError(SscError):
     """A profile file that cannot be used; the message names the file and the key."""
 
 
-def _memory_ceiling(text: str) -> Amount:
-    return parse_memory(text)
-
-
 def _swap(text: str) -> Amount:
     return parse_memory(text, minimum=0)  # no swap at all is a sensible bound
 
@@ -74,8 +70,8 @@ def _swap(text: str) -> Amount:
 # Profile key → (Limits field, parser). Only these keys exist: anything else is an error.
 LIMIT_KEYS: Mapping[str, tuple[str, Callable[[str], Any]]] = {
     "CPUQuota": ("cpu_quota", parse_cpu_quota),
-    "MemoryMax": ("memory_max", _memory_ceiling),
-    "MemoryHigh": ("memory_high", _memory_ceiling),
+    "MemoryMax": ("memory_max", parse_memory),
+    "MemoryHigh": ("memory_high", parse_memory),
     "MemorySwapMax": ("memory_swap_max", _swap),
     "TasksMax": ("tasks_max", parse_tasks),
     "CPUWeight": ("cpu_weight", parse_weight),

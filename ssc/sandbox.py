@@ -50,14 +50,14 @@ def bwrap_argv(bwrap: str, command: list[str], host: SandboxHost) -> list[str]:
 
 def read_host(environ: dict[str, str]) -> SandboxHost:
     socket_dirs = tuple(d for d in TMP_SOCKET_DIRS if os.path.isdir(d))
-    xauthority = environ.get("XAUTHORITY")
-    keep = bool(xauthority) and os.path.normpath(xauthority or "").startswith("/tmp/")
+    xauthority = environ.get("XAUTHORITY", "")
+    under_tmp = os.path.normpath(xauthority).startswith("/tmp/")  # elsewhere it stays visible
     try:
         with open("/proc/sys/dev/tty/legacy_tiocsti") as f:
             injection = f.read().strip() != "0"
     except OSError:
         injection = True  # kernels before 6.2 always allow TIOCSTI
-    return SandboxHost(socket_dirs, xauthority if keep else None, injection)
+    return SandboxHost(socket_dirs, xauthority if under_tmp else None, injection)
 
 
 def check_bwrap(runtime_dir: str | None) -> str:
