@@ -18,7 +18,6 @@ from typing import TypeVar
 from .errors import SscError, UsageError
 from .launch import Request, launch
 from .limits import LimitError, parse_cpu_quota, parse_memory
-from .profiles import DEFAULT_PROFILE
 
 HELP = """\
 Usage: ssc [OPTIONS] [--] COMMAND [ARG]...
@@ -55,6 +54,7 @@ Examples:
 """
 
 _T = TypeVar("_T")
+DEFAULT_PROFILE = "strict"
 _VALUE_OPTIONS = ("--isolation", "--cpu", "--memory", "--name")
 
 

@@ -1,23 +1,33 @@
-"""One launch: profile → properties → a scope holding this process → exec the program.
+"""One launch: decide who stays outside, then profile → scope → verify → exec the program.
 
-Everything that can fail on the user's input (an unknown profile, a missing program, no
-bubblewrap) fails before the scope is created, so a refused launch leaves nothing behind; once
-the scope exists, a failure ends this process and the empty scope is collected by the manager
-(``CollectMode=inactive-or-failed``). The launcher process *becomes* the program, so its
-environment, working directory, terminal, signals and exit status are the program's own.
+1. A desktop launcher that started ssc will move the PID it knows into a scope of its own,
+   late (``ssc.launchers``). Unless that move has provably happened already, ssc splits first:
+   the parent stays outside as the supervisor the launcher knows (``ssc.supervise``), and the
+   child goes on. The split comes before the D-Bus and profile machinery is imported, so the
+   supervisor never holds it.
+2. Everything that can fail on the user's input (an unknown profile, a missing program, no
+   bubblewrap) fails before the scope is created, so a refused launch leaves nothing behind.
+3. The process names itself in ``StartTransientUnit`` (its PIDFD), waits for the job, and reads
+   back that the kernel holds the limits. Once the scope exists, a failure ends this process
+   and the empty scope is collected by the manager (``CollectMode=inactive-or-failed``).
+4. It *becomes* the program (or bwrap, under strict), so the environment, working directory,
+   terminal and exit status are the program's own; the supervisor mirrors that exit.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
-from typing import NamedTuple, NoReturn
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
-from . import cgroup, sandbox, systemd, units
+from . import launchers, supervise
 from .errors import CommandNotExecutable, SscError
 from .limits import Amount, CpuQuota
-from .profiles import Limits, Profile, load_profile
-from .programs import resolve_command
+
+if TYPE_CHECKING:
+    from .profiles import Limits, Profile
+    from .units import Property
 
 
 class Request(NamedTuple):
@@ -29,6 +39,14 @@ class Request(NamedTuple):
     memory: Amount | None = None
     name: str | None = None
     debug: bool = False
+
+
+class Strict(NamedTuple):
+    """What a strict launch needs besides the scope, all found before the scope exists."""
+
+    bwrap: str
+    proxy: str
+    bus_filters: list[str]
 
 
 def effective_limits(profile: Profile, request: Request) -> Limits:
@@ -57,29 +75,49 @@ def launch(request: Request) -> NoReturn:
             "refusing to run as root: ssc starts programs as you, in your own user manager",
             hint="run it as your desktop user, without sudo",
         )
+    pid = os.getpid()
+    if not launchers.move_is_done(launchers.cgroup_of(pid), launchers.cgroup_of(os.getppid()), pid):
+        supervise.split()  # from here on, this is the child: the supervisor stays outside
+    _run_in_own_scope(request)
+
+
+def _run_in_own_scope(request: Request) -> NoReturn:
+    # Imported here, after the split: the supervisor never holds D-Bus, TOML or the sandbox.
+    from . import busproxy, cgroup, sandbox, systemd, units
+    from .profiles import load_profile
+    from .programs import resolve_command
+
     profile = load_profile(request.profile)
     limits = effective_limits(profile, request)
-    program = resolve_command(request.command[0], os.environ.get("PATH", os.defpath))
-    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
-    bwrap = sandbox.check_bwrap(runtime_dir) if profile.isolate else None
-
-    unit = units.scope_name(app_id(request), os.urandom(16).hex())
-    cpu_count = os.cpu_count() or 1
-    pid = os.getpid()
-    description = units.describe(request.command)
-    pidfd = _own_pidfd()
-    properties = units.scope_properties(description, limits, cpu_count, pidfd=pidfd, pid=pid)
-    fallback = (
-        units.scope_properties(description, limits, cpu_count, pidfd=None, pid=pid)
-        if pidfd is not None
+    search_path = os.environ.get("PATH", os.defpath)
+    program = resolve_command(request.command[0], search_path)
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    strict = (
+        Strict(
+            bwrap=sandbox.check_bwrap(runtime_dir),
+            proxy=busproxy.find_proxy(search_path),
+            bus_filters=busproxy.policy_arguments(
+                profile.bus or busproxy.BusPolicy(), app_id(request)
+            ),
+        )
+        if profile.isolate
         else None
     )
+
+    random = units.random_part(os.urandom(8))
+    unit = units.scope_name(app_id(request), random)
+    cpu_count = os.cpu_count() or 1
+    description = units.describe(request.command, profile.name)
+    pidfd = _own_pidfd()
+    attempts = units.scope_property_attempts(
+        description, limits, cpu_count, pidfd=pidfd, pid=os.getpid()
+    )
     if request.debug:
-        _debug(unit, properties)
+        _debug(unit, attempts[0])
     try:
         connection = systemd.connect()
         try:
-            systemd.start_scope(connection, unit, properties, fallback)
+            systemd.start_scope(connection, unit, attempts)
         finally:
             connection.close()
     finally:
@@ -87,10 +125,25 @@ def launch(request: Request) -> NoReturn:
             os.close(pidfd)
     cgroup.verify_scope(unit, limits, cpu_count, cgroup.read_text)
 
-    if bwrap is None:
+    if strict is None:
         _exec(program, request.command)  # argv[0] stays as typed, as a shell leaves it
-    host = sandbox.read_host(dict(os.environ))
-    _exec(bwrap, sandbox.bwrap_argv(bwrap, [program, *request.command[1:]], host))
+    # Started from inside the scope, so the proxy is the app's (and a portal sees the app's ID).
+    bus = busproxy.start(
+        strict.proxy,
+        systemd.session_bus_address(),
+        _private_path(runtime_dir, f"bus-{random}"),
+        strict.bus_filters,
+    )
+    host = sandbox.read_host(dict(os.environ), runtime_dir)
+    argv = sandbox.bwrap_argv(strict.bwrap, [program, *request.command[1:]], host, bus)
+    _exec(strict.bwrap, argv)
+
+
+def _private_path(runtime_dir: str, name: str) -> str:
+    """A path in ssc's own directory of ``$XDG_RUNTIME_DIR``, made private on first use."""
+    directory = os.path.join(runtime_dir, "ssc")
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    return os.path.join(directory, name)
 
 
 def _own_pidfd() -> int | None:
@@ -101,7 +154,13 @@ def _own_pidfd() -> int | None:
 
 
 def _exec(program: str, argv: list[str]) -> NoReturn:
-    """Become ``program``: from here on, this process is the app (or its sandbox)."""
+    """Become ``program``: from here on, this process is the app (or its sandbox).
+
+    Python ignores SIGPIPE and SIGXFSZ for itself; an ignored signal stays ignored across
+    ``exec``, so both get their default back, as ``subprocess`` does (``restore_signals``).
+    """
+    for signum in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(signum, signal.SIG_DFL)
     sys.stdout.flush()
     sys.stderr.flush()
     try:
@@ -110,7 +169,7 @@ def _exec(program: str, argv: list[str]) -> NoReturn:
         raise CommandNotExecutable(f"{program}: {error.strerror}") from error
 
 
-def _debug(unit: str, properties: list[units.Property]) -> None:
+def _debug(unit: str, properties: list[Property]) -> None:
     print(f"ssc: starting {unit}", file=sys.stderr)
     for prop in properties:
         print(f"ssc:   {prop.name} ({prop.signature}) = {prop.value!r}", file=sys.stderr)

@@ -172,6 +172,20 @@ def parse_tasks(text: str) -> int | Percent:
     raise LimitError(f"{text!r} is not a task count (like 4096) or a percentage (like 50%)")
 
 
+OOM_POLICIES = ("continue", "stop", "kill")
+
+
+def parse_oom_policy(text: str) -> str:
+    """What systemd does when the kernel OOM-kills a process in the scope (``OOMPolicy=``).
+
+    ``continue``: only that process dies; ``stop``: the scope is stopped; ``kill``: every
+    process in it is killed at once (``memory.oom.group``). See systemd.service(5).
+    """
+    if text in OOM_POLICIES:
+        return text
+    raise LimitError(f"{text!r} is not an OOM policy ({', '.join(OOM_POLICIES)})")
+
+
 def parse_weight(text: str) -> int:
     """A CPU weight, 1 to 10000 (systemd's default is 100)."""
     if _INTEGER.fullmatch(text) and 1 <= int(text) <= 10000:

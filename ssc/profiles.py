@@ -10,6 +10,10 @@ built-in one, with a file of the same name in ``$XDG_CONFIG_HOME/ssc/profiles/``
     CPUQuota = "all-but-one"
     MemoryMax = "70%"
 
+    [bus]                       # with isolate: the session bus names the app may use
+    talk = ["org.freedesktop.Notifications"]
+    own = ["{app_id}.*"]
+
 Parsing and merging are pure (text in, ``Profile`` out); ``load_profile`` is the file edge.
 """
 
@@ -21,6 +25,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, TypeVar
 
+from .busproxy import BusPolicy, check_entry
 from .errors import SscError, UsageError
 from .limits import (
     Amount,
@@ -29,12 +34,12 @@ from .limits import (
     Percent,
     parse_cpu_quota,
     parse_memory,
+    parse_oom_policy,
     parse_tasks,
     parse_weight,
 )
 
 BUILTIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles")
-DEFAULT_PROFILE = "strict"
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
 _NO_LIMIT = "infinity"
 _T = TypeVar("_T")
@@ -49,6 +54,7 @@ class Limits(NamedTuple):
     memory_swap_max: Amount | None = None
     tasks_max: int | Percent | None = None
     cpu_weight: int | None = None
+    oom_policy: str | None = None  # None: the manager's DefaultOOMPolicy (stop)
 
 
 class Profile(NamedTuple):
@@ -56,6 +62,7 @@ class Profile(NamedTuple):
     description: str = ""
     isolate: bool = False
     limits: Limits = Limits()
+    bus: BusPolicy | None = None  # the session bus allow-list, used when isolate is set
     sources: tuple[str, ...] = ()  # the files it was read from, built-in first
 
 
@@ -75,7 +82,10 @@ LIMIT_KEYS: Mapping[str, tuple[str, Callable[[str], Any]]] = {
     "MemorySwapMax": ("memory_swap_max", _swap),
     "TasksMax": ("tasks_max", parse_tasks),
     "CPUWeight": ("cpu_weight", parse_weight),
+    "OOMPolicy": ("oom_policy", parse_oom_policy),
 }
+# Keys for which "infinity" means something: every limit, but not the OOM policy.
+_UNLIMITABLE = frozenset(LIMIT_KEYS) - {"OOMPolicy"}
 
 
 def parse_profile(text: str, source: str, base: Profile) -> Profile:
@@ -93,11 +103,32 @@ def parse_profile(text: str, source: str, base: Profile) -> Profile:
         elif key == "limits":
             table = _expect(source, key, value, dict)
             profile = profile._replace(limits=_parse_limits(table, source, profile.limits))
+        elif key == "bus":
+            table = _expect(source, key, value, dict)
+            profile = profile._replace(bus=_parse_bus(table, source, profile.bus or BusPolicy()))
         else:
             raise ProfileError(
-                f"{source}: unknown key {key!r} (known: description, isolate, limits)"
+                f"{source}: unknown key {key!r} (known: description, isolate, limits, bus)"
             )
     return profile
+
+
+def _parse_bus(table: dict[str, Any], source: str, base: BusPolicy) -> BusPolicy:
+    """The ``[bus]`` table: each of its lists replaces the base's list of that name."""
+    changes: dict[str, tuple[str, ...]] = {}
+    for key, value in table.items():
+        if key not in BusPolicy._fields:
+            raise ProfileError(
+                f"{source}: unknown key bus.{key} (known: {', '.join(BusPolicy._fields)})"
+            )
+        entries = _expect(source, f"bus.{key}", value, list)
+        for entry in entries:
+            text = _expect(source, f"bus.{key}", entry, str)
+            refusal = check_entry(key, text)
+            if refusal is not None:
+                raise ProfileError(f"{source}: bus.{key}: {refusal}")
+        changes[key] = tuple(entries)
+    return base._replace(**changes)
 
 
 def _parse_limits(table: dict[str, Any], source: str, base: Limits) -> Limits:
@@ -111,7 +142,7 @@ def _parse_limits(table: dict[str, Any], source: str, base: Limits) -> Limits:
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)  # TasksMax = 4096 reads as naturally as TasksMax = "4096"
         text = _expect(source, f"limits.{key}", value, str)
-        if text == _NO_LIMIT:
+        if text == _NO_LIMIT and key in _UNLIMITABLE:
             changes[attribute] = None
             continue
         try:
@@ -128,7 +159,8 @@ def _expect(source: str, key: str, value: object, kind: type[_T]) -> _T:
 
 
 def _type_name(kind: type) -> str:
-    return {str: "string", bool: "boolean (true or false)", dict: "table"}.get(kind, kind.__name__)
+    names = {str: "string", bool: "boolean (true or false)", dict: "table", list: "list"}
+    return names.get(kind, kind.__name__)
 
 
 def user_profile_dir() -> str:
@@ -170,5 +202,11 @@ def load_profile(name: str) -> Profile:
         raise UsageError(
             f"unknown profile {name!r} (known: {', '.join(profile_names())})",
             hint=f"add one as {os.path.join(user_profile_dir(), name + '.toml')}",
+        )
+    if profile.isolate and profile.bus is None:
+        raise ProfileError(
+            f"{profile.sources[-1]}: isolate = true needs a [bus] table: the names the app may "
+            "use on the session bus",
+            hint=f"copy the [bus] table of {os.path.join(BUILTIN_DIR, 'strict.toml')}",
         )
     return profile

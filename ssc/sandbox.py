@@ -1,14 +1,26 @@
-"""Strict isolation with bubblewrap: a private ``/tmp`` and no new privileges.
+"""Strict isolation with bubblewrap: the app cannot lift its limits, nor leave /tmp or privilege.
 
 A scope cannot carry sandbox settings (``PrivateTmp=``, ``NoNewPrivileges=`` are for services),
 so the launcher applies them itself once its process is in the scope: it executes ``bwrap``,
-which always sets ``PR_SET_NO_NEW_PRIVS``, with the whole filesystem as it is but a fresh tmpfs
-on ``/tmp``. What GUI programs need from ``/tmp`` is bound back in: the X11 and ICE socket
-directories and an ``XAUTHORITY`` file kept there. Wayland, PipeWire and the session bus live
-in ``XDG_RUNTIME_DIR``, which is untouched.
+which always sets ``PR_SET_NO_NEW_PRIVS``, with the whole filesystem as it is but for:
 
-``bwrap_argv`` is pure; ``check_bwrap`` is the edge that finds bwrap and proves, once per boot,
-that it can create its namespaces here (user namespaces may be disabled or restricted).
+- a fresh tmpfs on ``/tmp``; what GUI programs need from there is bound back in: the X11 and
+  ICE socket directories and an ``XAUTHORITY`` file kept there;
+- ``/sys/fs/cgroup`` read-only: with delegation the scope's own limit files belong to the user,
+  and a process could write ``max`` into its ``memory.max`` or move itself into a cgroup of its
+  own. A process without capabilities cannot remount it, and a nested user namespace inherits
+  the mount locked read-only (mount_namespaces(7));
+- ``$XDG_RUNTIME_DIR/systemd`` hidden under an empty tmpfs: its ``private`` socket is the user
+  manager's own, unfiltered, and systemctl's first choice;
+- the session bus socket ``$XDG_RUNTIME_DIR/bus`` replaced by the filtering proxy's
+  (``ssc.busproxy``), also named in ``DBUS_SESSION_BUS_ADDRESS``, so that a program that ignores
+  the variable reaches the proxy too.
+
+Wayland and PipeWire live in ``XDG_RUNTIME_DIR`` and stay reachable.
+
+``bwrap_argv`` is pure; ``read_host`` and ``check_bwrap`` are the edge that reads the host and
+proves, once per boot, that bwrap can create its namespaces here (user namespaces may be
+disabled or restricted).
 """
 
 from __future__ import annotations
@@ -16,11 +28,13 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
+from .busproxy import ProxiedBus
 from .errors import SscError
 from .programs import resolve_command
 
 # Sockets that X11 programs look for under /tmp.
 TMP_SOCKET_DIRS = ("/tmp/.X11-unix", "/tmp/.ICE-unix")
+CGROUP_ROOT = "/sys/fs/cgroup"
 _RELAXED_HINT = "use --isolation=relaxed to run with limits only"
 
 
@@ -30,15 +44,25 @@ class SandboxHost(NamedTuple):
     socket_dirs: tuple[str, ...]
     xauthority: str | None
     terminal_injection_possible: bool
+    runtime_dir: str | None = None
+    manager_dir_exists: bool = False  # $XDG_RUNTIME_DIR/systemd
+    bus_socket_exists: bool = False  # $XDG_RUNTIME_DIR/bus
 
 
-def bwrap_argv(bwrap: str, command: list[str], host: SandboxHost) -> list[str]:
+def bwrap_argv(
+    bwrap: str, command: list[str], host: SandboxHost, bus: ProxiedBus | None = None
+) -> list[str]:
     """The command line that runs ``command`` in the strict sandbox."""
     argv = [bwrap, "--dev-bind", "/", "/", "--tmpfs", "/tmp"]
     for directory in host.socket_dirs:
         argv += ["--bind", directory, directory]
     if host.xauthority:
         argv += ["--ro-bind", host.xauthority, host.xauthority]
+    argv += ["--ro-bind", CGROUP_ROOT, CGROUP_ROOT]
+    if host.runtime_dir and host.manager_dir_exists:
+        argv += ["--tmpfs", os.path.join(host.runtime_dir, "systemd")]
+    if bus is not None:
+        argv += _proxied_bus(host, bus)
     # Nothing may outlive the sandbox: if bwrap is killed, so is the program.
     argv.append("--die-with-parent")
     if host.terminal_injection_possible:
@@ -48,7 +72,21 @@ def bwrap_argv(bwrap: str, command: list[str], host: SandboxHost) -> list[str]:
     return [*argv, "--", *command]
 
 
-def read_host(environ: dict[str, str]) -> SandboxHost:
+def _proxied_bus(host: SandboxHost, bus: ProxiedBus) -> list[str]:
+    """The proxy's socket where the session bus was, and the sync descriptor that ties it."""
+    path = bus.socket
+    argv = []
+    if host.runtime_dir and host.bus_socket_exists:
+        path = os.path.join(host.runtime_dir, "bus")
+        argv += ["--bind", bus.socket, path]
+    return [
+        *argv,
+        *("--setenv", "DBUS_SESSION_BUS_ADDRESS", f"unix:path={path}"),
+        *("--sync-fd", str(bus.sync_fd)),
+    ]
+
+
+def read_host(environ: dict[str, str], runtime_dir: str | None = None) -> SandboxHost:
     socket_dirs = tuple(d for d in TMP_SOCKET_DIRS if os.path.isdir(d))
     xauthority = environ.get("XAUTHORITY", "")
     under_tmp = os.path.normpath(xauthority).startswith("/tmp/")  # elsewhere it stays visible
@@ -57,7 +95,14 @@ def read_host(environ: dict[str, str]) -> SandboxHost:
             injection = f.read().strip() != "0"
     except OSError:
         injection = True  # kernels before 6.2 always allow TIOCSTI
-    return SandboxHost(socket_dirs, xauthority if under_tmp else None, injection)
+    return SandboxHost(
+        socket_dirs,
+        xauthority if under_tmp else None,
+        injection,
+        runtime_dir,
+        bool(runtime_dir) and os.path.isdir(os.path.join(runtime_dir or "", "systemd")),
+        bool(runtime_dir) and os.path.exists(os.path.join(runtime_dir or "", "bus")),
+    )
 
 
 def check_bwrap(runtime_dir: str | None) -> str:

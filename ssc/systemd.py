@@ -30,7 +30,7 @@ SYSTEMD = DBusAddress(
 JOB_TIMEOUT = (
     120.0  # generous: a loaded machine under emulation can take long; systemd-run waits forever
 )
-_RETRY_WITH_PIDS = {
+_RETRY_WITH_FEWER = {  # "Cannot set property X, or unknown property."
     "org.freedesktop.DBus.Error.UnknownProperty",
     "org.freedesktop.DBus.Error.PropertyReadOnly",
 }
@@ -65,37 +65,44 @@ def connect() -> DBusConnection:
 
 
 def start_scope(
-    connection: DBusConnection,
-    name: str,
-    properties: Sequence[Property],
-    fallback_properties: Sequence[Property] | None = None,
+    connection: DBusConnection, name: str, attempts: Sequence[Sequence[Property]]
 ) -> None:
     """Start the transient scope ``name`` and wait until its start job is done.
 
-    ``fallback_properties`` (naming the process by ``PIDs``) are sent if the manager refuses
-    the first set because it does not know a property (``PIDFDs`` before systemd 253).
+    ``attempts`` are property sets in order of preference (see ``units.scope_property_attempts``):
+    the next is sent only when the manager refuses the one before for a property it does not
+    know, as systemd-run retries ``PIDFDs`` with ``PIDs``.
     """
     # Subscribed before the call: the signal can come before the call's reply. The bus routes
     # only systemd's signals to us (the match names its well-known name); jeepney's own filter
     # compares header fields literally, where the sender is systemd's unique name, so it
     # matches without one. The queue holds every launch's JobRemoved, not just ours.
+    if not attempts:
+        raise ValueError("no property set to offer")
     _call(connection, message_bus.AddMatch(_job_removed(sender=SYSTEMD.bus_name)), name)
     with connection.filter(_job_removed(), bufsize=65536) as removed:
-        try:
-            job = _start_transient_unit(connection, name, properties)
-        except DBusErrorResponse as error:
-            if fallback_properties is None or error.name not in _RETRY_WITH_PIDS:
-                raise _start_failure(name, error) from error
-            try:
-                job = _start_transient_unit(connection, name, fallback_properties)
-            except DBusErrorResponse as second:
-                raise _start_failure(name, second) from second
+        job = _start_first_accepted(connection, name, attempts)
         result = _wait_for_job(connection, removed, job, name)
     if result != "done":
         raise SscError(
             f"Failed to start transient scope unit {name}: job {result}",
             hint=f"see: journalctl --user -u {name}",
         )
+
+
+def _start_first_accepted(
+    connection: DBusConnection, name: str, attempts: Sequence[Sequence[Property]]
+) -> str:
+    for properties in attempts[:-1]:
+        try:
+            return _start_transient_unit(connection, name, properties)
+        except DBusErrorResponse as error:
+            if error.name not in _RETRY_WITH_FEWER:
+                raise _start_failure(name, error) from error
+    try:
+        return _start_transient_unit(connection, name, attempts[-1])
+    except DBusErrorResponse as error:
+        raise _start_failure(name, error) from error
 
 
 def _job_removed(sender: str | None = None) -> MatchRule:
@@ -162,6 +169,11 @@ def _start_failure(name: str, error: DBusErrorResponse) -> SscError:
         return SscError(
             f"Failed to start transient scope unit {name}: no systemd user manager on the bus",
             hint=_NO_MANAGER_HINT,
+        )
+    if error.name in _RETRY_WITH_FEWER and "OOMPolicy" in str(detail):
+        return SscError(
+            f"Failed to start transient scope unit {name}: {detail}",
+            hint='scopes honour OOMPolicy from systemd 253 on; use OOMPolicy = "continue" here',
         )
     if error.name == "org.freedesktop.systemd1.UnitExists":
         return SscError(

@@ -2,7 +2,10 @@
 
 Names follow systemd's desktop-environment convention (``docs/DESKTOP_ENVIRONMENTS.md``):
 ``app-<launcher>-<ApplicationID>-<RANDOM>.scope``, where ``-`` separates the fields, so a ``-``
-inside the application ID must be escaped (``\\x2d``), as ``systemd-escape`` does.
+inside the application ID must be escaped (``\\x2d``), as ``systemd-escape`` does. The convention
+leaves the form of RANDOM open; it is decimal digits here because GNOME's app tracking and the
+Resources app recognise ``app-<launcher>-<id>-<digits>.scope`` (the form GNOME Shell itself uses,
+with a PID), and put the scope's processes under the app.
 
 Properties are an allow-list, each with the D-Bus signature the manager expects
 (see ``src/core/dbus-cgroup.c`` and ``dbus-scope.c``); nothing typed by a user is passed
@@ -11,6 +14,7 @@ through as a raw property.
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 from .limits import Bytes, Percent, cpu_quota_usec
@@ -19,10 +23,12 @@ from .profiles import Limits
 LAUNCHER = "ssc"
 SLICE = "app.slice"
 UNIT_NAME_MAX = 255  # systemd's UNIT_NAME_MAX is 256 including the terminating NUL
-RANDOM_HEX_LENGTH = 32
+RANDOM_DIGITS = 20  # 64 random bits, zero-padded: 2**64 has 20 decimal digits
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.")
 _NAME_PREFIX = f"app-{LAUNCHER}-"
-_NAME_SUFFIX_LENGTH = 1 + RANDOM_HEX_LENGTH + len(".scope")
+_NAME_SUFFIX_LENGTH = 1 + RANDOM_DIGITS + len(".scope")
+_DESCRIPTION_MAX = 256
+OOM_POLICY = "OOMPolicy"
 MAX_ESCAPED_APP_ID = UNIT_NAME_MAX - len(_NAME_PREFIX) - _NAME_SUFFIX_LENGTH
 
 
@@ -59,11 +65,33 @@ def escape_app_id(app_id: str) -> str:
     return "".join(pieces)
 
 
-def scope_name(app_id: str, random_hex: str) -> str:
-    """``app-ssc-<escaped app id>-<random hex>.scope``."""
-    if len(random_hex) != RANDOM_HEX_LENGTH or set(random_hex) - set("0123456789abcdef"):
-        raise ValueError(f"random part must be {RANDOM_HEX_LENGTH} lowercase hex digits")
-    return f"{_NAME_PREFIX}{escape_app_id(app_id)}-{random_hex}.scope"
+def random_part(random_bytes: bytes) -> str:
+    """The random field of a unit name: 8 random bytes as 20 decimal digits."""
+    if len(random_bytes) != 8:
+        raise ValueError("the random part is made of 8 random bytes")
+    return f"{int.from_bytes(random_bytes, 'big'):0{RANDOM_DIGITS}d}"
+
+
+def scope_name(app_id: str, random_digits: str) -> str:
+    """``app-ssc-<escaped app id>-<random digits>.scope``."""
+    if len(random_digits) != RANDOM_DIGITS or set(random_digits) - set("0123456789"):
+        raise ValueError(f"random part must be {RANDOM_DIGITS} decimal digits")
+    return f"{_NAME_PREFIX}{escape_app_id(app_id)}-{random_digits}.scope"
+
+
+_SCOPE_NAME = re.compile(
+    rf"{_NAME_PREFIX}(?P<id>[A-Za-z0-9:_.\\]+)-[0-9]{{{RANDOM_DIGITS}}}\.scope"
+)
+_ESCAPE = re.compile(rb"\\x([0-9a-f]{2})")
+
+
+def app_id_of(unit: str) -> str | None:
+    """The application ID in an ssc scope's name (``scope_name`` undone); None if not ssc's."""
+    match = _SCOPE_NAME.fullmatch(unit)
+    if match is None:
+        return None
+    raw = _ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), match["id"].encode("ascii"))
+    return raw.decode("utf-8", errors="replace")
 
 
 def resource_properties(limits: Limits, cpu_count: int) -> list[Property]:
@@ -87,6 +115,8 @@ def resource_properties(limits: Limits, cpu_count: int) -> list[Property]:
         props.append(Property("TasksMaxScale", "u", limits.tasks_max.scale()))
     elif isinstance(limits.tasks_max, int):
         props.append(Property("TasksMax", "t", limits.tasks_max))
+    if limits.oom_policy is not None:
+        props.append(Property(OOM_POLICY, "s", limits.oom_policy))
     return props
 
 
@@ -110,7 +140,47 @@ def scope_properties(
     ]
 
 
-def describe(command: list[str]) -> str:
-    """The scope's Description: the command line, as systemd-run uses, on one short line."""
+def scope_property_attempts(
+    description: str, limits: Limits, cpu_count: int, *, pidfd: int | None, pid: int
+) -> list[list[Property]]:
+    """The property sets to offer, in order, each one for a manager that refused the one before.
+
+    Managers from systemd 255 on get the process by ``PIDFDs``; older ones refuse it (``PIDs``
+    instead, as systemd-run retries). Scopes honour ``OOMPolicy`` from systemd 253 on; older
+    managers refuse it, and a requested ``continue`` is then dropped rather than the launch
+    refused: systemd 252 stops a scope on any OOM kill in it whatever it is told, earlier ones
+    never do (see the README). ``stop`` and ``kill`` are not dropped: their refusal is reported.
+    """
+    attempts = []
+    if pidfd is not None:
+        attempts.append(scope_properties(description, limits, cpu_count, pidfd=pidfd, pid=pid))
+    attempts.append(scope_properties(description, limits, cpu_count, pidfd=None, pid=pid))
+    if limits.oom_policy == "continue":
+        without_policy = limits._replace(oom_policy=None)
+        attempts.append(
+            scope_properties(description, without_policy, cpu_count, pidfd=None, pid=pid)
+        )
+    return attempts
+
+
+_PROFILE_TAG = re.compile(r" \(ssc ([A-Za-z0-9_-]{1,64})\)$")
+
+
+def describe(command: list[str], profile: str) -> str:
+    """The scope's Description: the command line (as systemd-run uses), then the profile.
+
+    ``firefox --private-window (ssc strict)``, on one printable line of at most 256 characters;
+    a long command line is cut, the profile never is, so ``profile_of`` can read it back.
+    """
+    tag = f" (ssc {profile})"
     text = "".join(c if c.isprintable() else " " for c in " ".join(command))
-    return text if len(text) <= 256 else text[:255] + "…"
+    room = _DESCRIPTION_MAX - len(tag)
+    if len(text) > room:
+        text = text[: room - 1] + "…"
+    return text + tag
+
+
+def profile_of(description: str) -> str | None:
+    """The profile a scope was started with, read from its Description (None if not ssc's)."""
+    match = _PROFILE_TAG.search(description)
+    return match.group(1) if match else None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -44,7 +46,7 @@ def test_memory_hog_at_ten_times_its_ceiling_is_killed_and_caller_and_session_su
             timeout=600,
         )
         assert "survived" not in hog.stdout
-        # ssc became the hog, so the kernel's OOM kill is its own exit status.
+        # The hog's death by the kernel's OOM kill is ssc's own exit status.
         assert hog.returncode == -signal.SIGKILL, (hog.returncode, hog.stderr)
         assert bystander.poll() is None, "a process outside the scope was hit"
         assert subprocess.run(["systemctl", "--user", "is-system-running"]).returncode == 0
@@ -53,6 +55,41 @@ def test_memory_hog_at_ten_times_its_ceiling_is_killed_and_caller_and_session_su
         bystander.wait()
     if os.environ.get("SSC_TESTBED"):
         assert swap_total > 0, "the bed must have swap for this test to mean anything"
+
+
+@pytest.mark.parametrize("isolation", ["relaxed", "strict"])
+def test_a_shell_whose_child_hits_the_ceiling_lives_on_and_sees_137(
+    user_manager: str, isolation: str
+) -> None:
+    """OOMPolicy=continue: the kernel kills the process that ran over, the scope lives on."""
+    hog = f"{sys.executable} -c {shlex.quote(HOG.format(mb=640))}"
+    result = subprocess.run(
+        [
+            *("ssc", f"--isolation={isolation}", "--memory=64M", "--"),
+            *("bash", "-c", f'{hog}; echo "child exited $?"; cat /proc/$$/cgroup'),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "survived" not in lines
+    assert "child exited 137" in lines
+    assert re.search(r"/app-ssc-bash-[0-9]+\.scope$", lines[-1]), lines
+
+
+def test_the_scope_carries_the_profiles_oom_policy(user_manager: str) -> None:
+    script = (
+        "systemctl --user show -p OOMPolicy --value $(basename $(cut -d: -f3 /proc/self/cgroup))"
+    )
+    result = subprocess.run(
+        ["ssc", "--isolation=relaxed", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stdout.strip() == "continue", result.stderr
 
 
 SPINNER = textwrap.dedent("""

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from .conftest import ssc_units
+from .standins.launchers import move_pid, vte_scope
 
 pytestmark = pytest.mark.integration
 
-SCOPE = re.compile(r"/app\.slice/app-ssc-(?P<id>[^/]+)-(?P<random>[0-9a-f]{32})\.scope$")
+SCOPE = re.compile(r"/app\.slice/app-ssc-(?P<id>[^/]+)-(?P<random>[0-9]{20})\.scope$")
 
 
 def run(*argv: str, **options: object) -> subprocess.CompletedProcess[str]:
@@ -113,6 +114,39 @@ def test_a_signal_sent_to_ssc_reaches_the_app(user_manager: str) -> None:
     assert proc.stdout.read().strip() == "got SIGTERM"
 
 
+REPORT_SIGNALS = (
+    "import os, signal, sys, time\n"
+    "def report(signum, frame):\n"
+    "    print(signal.Signals(signum).name, flush=True)\n"
+    "    if signum == signal.SIGTERM:\n"
+    "        signal.signal(signum, signal.SIG_DFL)\n"
+    "        os.kill(os.getpid(), signum)\n"
+    "for s in (signal.SIGHUP, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM):\n"
+    "    signal.signal(s, report)\n"
+    "print('ready', flush=True)\n"
+    "while True:\n"
+    "    time.sleep(1)\n"
+)
+
+
+def test_signals_a_caller_sends_reach_the_app_and_its_death_by_signal_is_sscs(
+    user_manager: str,
+) -> None:
+    proc = subprocess.Popen(
+        ["ssc", "--isolation=relaxed", sys.executable, "-c", REPORT_SIGNALS],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    for signum in (signal.SIGUSR1, signal.SIGHUP, signal.SIGINT, signal.SIGUSR2):
+        proc.send_signal(signum)
+        assert proc.stdout.readline().strip() == signum.name
+    proc.send_signal(signal.SIGTERM)
+    assert proc.stdout.readline().strip() == "SIGTERM"
+    assert proc.wait(timeout=60) == -signal.SIGTERM
+
+
 def test_under_strict_killing_ssc_ends_the_sandboxed_app(user_manager: str) -> None:
     """Under strict ssc becomes bwrap; its death takes the app with it (nothing is left)."""
     marker = f"ssc-strict-sleeper-{os.getpid()}"
@@ -149,14 +183,14 @@ def _read_until(fd: int, needle: bytes, timeout: float = 60) -> bytes:
     return seen
 
 
-def _interactive_shell() -> tuple[subprocess.Popen[bytes], int]:
+def _interactive_shell(*options: str) -> tuple[subprocess.Popen[bytes], int]:
     """``ssc --isolation=relaxed /bin/bash -i`` on a new pty, as a terminal tab starts it.
 
     ``setsid --ctty`` makes the pty the shell's controlling terminal, as a terminal does.
     """
     controller, terminal = os.openpty()
     shell = subprocess.Popen(
-        ["setsid", "--ctty", "ssc", "--isolation=relaxed", "/bin/bash", "--norc", "-i"],
+        ["setsid", "--ctty", "ssc", "--isolation=relaxed", *options, "/bin/bash", "--norc", "-i"],
         stdin=terminal,
         stdout=terminal,
         stderr=terminal,
@@ -181,6 +215,72 @@ def test_interactive_shell_under_a_pty_has_its_own_scope_and_job_control(user_ma
         assert b"Stopped" in output, output
         os.write(fd, b"kill -9 %1\n")
         _read_until(fd, b"ssc-prompt$ ")
+        os.write(fd, b"exit 7\n")
+        assert shell.wait(timeout=60) == 7
+    finally:
+        os.close(fd)
+        shell.kill()
+        shell.wait()
+
+
+def test_ctrl_c_reaches_only_the_foreground_job_and_the_shell_lives_on(user_manager: str) -> None:
+    shell, fd = _interactive_shell()
+    try:
+        _read_until(fd, b"ssc-prompt$ ")
+        os.write(fd, b"sleep 3001\n")
+        time.sleep(2)
+        os.write(fd, b"\x03")  # Ctrl-C: the terminal interrupts the foreground job
+        _read_until(fd, b"ssc-prompt$ ")
+        os.write(fd, b"echo status=$?\n")
+        assert b"status=130" in _read_until(fd, b"ssc-prompt$ ")
+        os.write(fd, b"exit 3\n")
+        assert shell.wait(timeout=60) == 3
+    finally:
+        os.close(fd)
+        shell.kill()
+        shell.wait()
+
+
+def test_closing_the_terminal_ends_the_shell_and_its_foreground_job(user_manager: str) -> None:
+    shell, fd = _interactive_shell()
+    marker = f"sleep {3000 + os.getpid() % 1000}"
+    try:
+        _read_until(fd, b"ssc-prompt$ ")
+        os.write(fd, marker.encode() + b"\n")
+        time.sleep(2)
+        assert subprocess.run(["pgrep", "-fx", marker]).returncode == 0
+    finally:
+        os.close(fd)  # the terminal goes away: the kernel hangs up the session
+    shell.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while subprocess.run(["pgrep", "-fx", marker]).returncode == 0:
+        assert time.monotonic() < deadline, "the foreground job outlived its terminal"
+        time.sleep(0.2)
+
+
+def test_a_tab_moved_by_its_terminal_keeps_its_shell_contained_and_alive_past_an_oom_kill(
+    user_manager: str,
+) -> None:
+    """As VTE does: the tab's process is moved into vte-spawn-*.scope right after its exec."""
+    shell, fd = _interactive_shell("--memory=64M")
+    try:
+        move_pid(vte_scope(), shell.pid)
+        _read_until(fd, b"ssc-prompt$ ")
+        hog = "b = bytearray(640 << 20); b[::4096] = b'x' * len(b[::4096]); print('survived')"
+        os.write(
+            fd,
+            f'cat /proc/$$/cgroup; {sys.executable} -c "{hog}"; echo "child exited $?"\n'.encode(),
+        )
+        output = (
+            _read_until(fd, b"child exited").decode() + _read_until(fd, b"ssc-prompt$ ").decode()
+        )
+        cgroup = re.search(r"^0::(\S+)", output, re.MULTILINE)
+        assert cgroup, output
+        assert SCOPE.search(cgroup.group(1)), output
+        assert "child exited 137" in output, output
+        assert "survived" not in [line.strip() for line in output.splitlines()], output
+        os.write(fd, b"echo alive\n")
+        assert b"alive" in _read_until(fd, b"ssc-prompt$ ")
         os.write(fd, b"exit 7\n")
         assert shell.wait(timeout=60) == 7
     finally:

@@ -81,6 +81,7 @@ def test_builtin_strict_caps_cpu_and_memory_and_isolates(user_dir: Path) -> None
         memory_max=Percent(7000),
         memory_high=Percent(6500),
         memory_swap_max=Percent(500),
+        oom_policy="continue",
     )
     assert profile.sources == (os.path.join(BUILTIN_DIR, "strict.toml"),)
 
@@ -88,7 +89,9 @@ def test_builtin_strict_caps_cpu_and_memory_and_isolates(user_dir: Path) -> None
 def test_builtin_relaxed_caps_memory_only_and_does_not_isolate(user_dir: Path) -> None:
     profile = load_profile("relaxed")
     assert profile.isolate is False
-    assert profile.limits == Limits(memory_max=Percent(7000), memory_swap_max=Percent(500))
+    assert profile.limits == Limits(
+        memory_max=Percent(7000), memory_swap_max=Percent(500), oom_policy="continue"
+    )
 
 
 def test_a_user_file_overrides_one_key_of_a_builtin_and_keeps_the_rest(user_dir: Path) -> None:
@@ -100,6 +103,7 @@ def test_a_user_file_overrides_one_key_of_a_builtin_and_keeps_the_rest(user_dir:
         memory_max=Percent(5000),
         memory_high=Percent(6500),
         memory_swap_max=Percent(500),
+        oom_policy="continue",
     )
     assert profile.isolate is True
     assert profile.description == builtin.description
@@ -156,7 +160,7 @@ def test_user_profiles_are_listed_with_the_builtin_ones(user_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('colour = "red"', "unknown key 'colour' (known: description, isolate, limits)"),
+        ('colour = "red"', "unknown key 'colour' (known: description, isolate, limits, bus)"),
         ('[limits]\nPrivateTmp = "yes"', "unknown key limits.PrivateTmp (known: CPUQuota,"),
         ('[limits]\nDelegate = "yes"', "unknown key limits.Delegate"),
         ('[limits]\nmemorymax = "4G"', "unknown key limits.memorymax"),
@@ -224,3 +228,21 @@ def test_hostile_profile_names_are_refused_before_any_file_is_read(
 ) -> None:
     with pytest.raises(UsageError, match="invalid profile name"):
         load_profile(name)
+
+
+@pytest.mark.parametrize("policy", ["continue", "stop", "kill"])
+def test_oom_policy_takes_systemds_three_values(policy: str) -> None:
+    assert parse(f'[limits]\nOOMPolicy = "{policy}"\n').limits.oom_policy == policy
+
+
+@pytest.mark.parametrize("value", ["infinity", "Continue", "restart", "", "1"])
+def test_an_oom_policy_that_systemd_does_not_know_is_an_error_naming_the_key(value: str) -> None:
+    with pytest.raises(ProfileError, match=r"limits\.OOMPolicy: .* is not an OOM policy"):
+        parse(f'[limits]\nOOMPolicy = "{value}"\n')
+
+
+@pytest.mark.parametrize("name", ["strict", "relaxed"])
+def test_both_builtin_profiles_let_an_app_live_on_when_one_of_its_processes_is_oom_killed(
+    user_dir: Path, name: str
+) -> None:
+    assert load_profile(name).limits.oom_policy == "continue"

@@ -8,10 +8,12 @@ import os
 import pytest
 
 import ssc.sandbox
+from ssc.busproxy import ProxiedBus
 from ssc.sandbox import TMP_SOCKET_DIRS, SandboxHost, bwrap_argv, read_host
 
 BWRAP = "/usr/bin/bwrap"
 BASE = [BWRAP, "--dev-bind", "/", "/", "--tmpfs", "/tmp"]
+CGROUP_READ_ONLY = ["--ro-bind", "/sys/fs/cgroup", "/sys/fs/cgroup"]
 
 
 @pytest.mark.parametrize(
@@ -61,8 +63,77 @@ BASE = [BWRAP, "--dev-bind", "/", "/", "--tmpfs", "/tmp"]
     ],
 )
 def test_bwrap_argv_is_exact(host: SandboxHost, options: list[str]) -> None:
+    """(The cgroup tree is read-only whatever the host: it comes before --die-with-parent.)"""
     command = ["/usr/bin/firefox", "--private-window"]
-    assert bwrap_argv(BWRAP, command, host) == [*BASE, *options, "--", *command]
+    end = options.index("--die-with-parent")
+    expected = [*BASE, *options[:end], *CGROUP_READ_ONLY, *options[end:], "--", *command]
+    assert bwrap_argv(BWRAP, command, host) == expected
+
+
+RUNTIME = "/run/user/1000"
+BUS = ProxiedBus("/run/user/1000/ssc/bus-00000000000000000042", 9)
+
+
+@pytest.mark.parametrize(
+    ("host", "bus", "options"),
+    [
+        # The manager's private socket is hidden; the proxy takes the bus socket's place.
+        (
+            SandboxHost((), None, False, RUNTIME, True, True),
+            BUS,
+            [
+                *("--tmpfs", "/run/user/1000/systemd"),
+                *("--bind", BUS.socket, "/run/user/1000/bus"),
+                *("--setenv", "DBUS_SESSION_BUS_ADDRESS", "unix:path=/run/user/1000/bus"),
+                *("--sync-fd", "9"),
+            ],
+        ),
+        # No bus socket to cover (a session bus elsewhere): the variable names the proxy.
+        (
+            SandboxHost((), None, False, RUNTIME, True, False),
+            BUS,
+            [
+                *("--tmpfs", "/run/user/1000/systemd"),
+                *("--setenv", "DBUS_SESSION_BUS_ADDRESS", f"unix:path={BUS.socket}"),
+                *("--sync-fd", "9"),
+            ],
+        ),
+        # No manager directory: nothing to hide (bwrap cannot mount over what is not there).
+        (
+            SandboxHost((), None, False, RUNTIME, False, True),
+            BUS,
+            [
+                *("--bind", BUS.socket, "/run/user/1000/bus"),
+                *("--setenv", "DBUS_SESSION_BUS_ADDRESS", "unix:path=/run/user/1000/bus"),
+                *("--sync-fd", "9"),
+            ],
+        ),
+        (
+            SandboxHost((), None, False, RUNTIME, True, True),
+            None,
+            ["--tmpfs", f"{RUNTIME}/systemd"],
+        ),
+    ],
+)
+def test_strict_hides_the_managers_socket_and_puts_the_proxy_in_the_bus_place(
+    host: SandboxHost, bus: ProxiedBus | None, options: list[str]
+) -> None:
+    argv = bwrap_argv(BWRAP, ["/bin/app"], host, bus)
+    assert argv == [
+        *BASE,
+        *CGROUP_READ_ONLY,
+        *options,
+        "--die-with-parent",
+        "--",
+        "/bin/app",
+    ]
+
+
+def test_the_cgroup_tree_is_read_only_after_the_whole_filesystem_is_bound() -> None:
+    """Mounts apply in order: a later --dev-bind of / would undo the read-only cgroup tree."""
+    argv = bwrap_argv(BWRAP, ["/bin/app"], SandboxHost((), None, False, RUNTIME, True, True), BUS)
+    assert argv.index("/sys/fs/cgroup") > argv.index("--dev-bind")
+    assert argv.count("--dev-bind") == 1
 
 
 @pytest.mark.parametrize(

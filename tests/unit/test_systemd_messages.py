@@ -22,7 +22,7 @@ from ssc.errors import SscError
 from ssc.limits import AllButOne, Percent
 from ssc.profiles import Limits
 from ssc.systemd import SYSTEMD, session_bus_address, start_scope
-from ssc.units import Property, scope_properties
+from ssc.units import Property, scope_properties, scope_property_attempts
 
 UNIT = "app-ssc-firefox\\x2desr-0123456789abcdef0123456789abcdef.scope"
 JOB = "/org/freedesktop/systemd1/job/42"
@@ -38,7 +38,13 @@ MANAGER = DBusAddress("/org/freedesktop/systemd1", interface="org.freedesktop.sy
 class FakeConnection:
     """Where jeepney's blocking connection would be: records calls, answers from a script."""
 
-    def __init__(self, errors: list[str | None] | None = None, results: list[str] | None = None):
+    def __init__(
+        self,
+        errors: list[str | None] | None = None,
+        results: list[str] | None = None,
+        error_text: str | None = None,
+    ):
+        self.error_text = error_text
         self.sent: list[Message] = []
         self.events: list[str] = []
         self.errors = deque(errors or [])  # per StartTransientUnit call: an error name or None
@@ -57,7 +63,7 @@ class FakeConnection:
             return new_method_return(message)
         error = self.errors.popleft() if self.errors else None
         if error is not None:
-            return new_error(message, error, "s", (f"{error} for test",))
+            return new_error(message, error, "s", (self.error_text or f"{error} for test",))
         return new_method_return(message, "o", (JOB,))
 
     @contextmanager
@@ -156,7 +162,7 @@ def test_every_property_table_serialises_with_its_signatures(limits: Limits) -> 
 def test_the_job_removed_subscription_comes_before_the_start_call() -> None:
     connection = FakeConnection()
     properties = scope_properties("x", LIMITS, 4, pidfd=None, pid=1)
-    start_scope(connection, UNIT, properties)
+    start_scope(connection, UNIT, [properties])
     assert connection.events == [
         "call AddMatch",
         "filter on",
@@ -184,12 +190,46 @@ def test_a_manager_without_pidfds_is_asked_again_with_pids(error: str) -> None:
     connection = FakeConnection(errors=[error, None])
     first = scope_properties("x", LIMITS, 4, pidfd=11, pid=4242)
     fallback = scope_properties("x", LIMITS, 4, pidfd=None, pid=4242)
-    start_scope(connection, UNIT, first, fallback)
+    start_scope(connection, UNIT, [first, fallback])
+    assert started_bodies(connection) == [expected_body(first), expected_body(fallback)]
+
+
+def started_bodies(connection: FakeConnection) -> list[tuple[object, ...]]:
     calls = [m for m in connection.sent if m.header.fields[HeaderFields.member] != "AddMatch"]
-    assert [round_trip(m)[0].body for m in calls] == [
-        expected_body(first),
-        expected_body(fallback),
-    ]
+    return [round_trip(m)[0].body for m in calls]
+
+
+REFUSED = "org.freedesktop.DBus.Error.PropertyReadOnly"
+
+
+def test_a_manager_before_253_gets_oom_policy_continue_dropped_after_pidfds_and_pids() -> None:
+    limits = LIMITS._replace(oom_policy="continue")
+    attempts = scope_property_attempts("x", limits, 4, pidfd=11, pid=4242)
+    connection = FakeConnection(errors=[REFUSED, REFUSED, None])
+    start_scope(connection, UNIT, attempts)
+    bodies = started_bodies(connection)
+    assert bodies == [expected_body(a) for a in attempts]
+    names = [[name for name, _ in body[2]] for body in bodies]  # type: ignore[attr-defined]
+    assert ("PIDFDs" in names[0], "OOMPolicy" in names[0]) == (True, True)
+    assert ("PIDs" in names[1], "OOMPolicy" in names[1]) == (True, True)
+    assert ("PIDs" in names[2], "OOMPolicy" in names[2]) == (True, False)
+
+
+@pytest.mark.parametrize("policy", ["stop", "kill"])
+def test_an_oom_policy_other_than_continue_is_never_dropped_and_its_refusal_has_a_hint(
+    policy: str,
+) -> None:
+    limits = LIMITS._replace(oom_policy=policy)
+    attempts = scope_property_attempts("x", limits, 4, pidfd=None, pid=4242)
+    assert len(attempts) == 1
+    connection = FakeConnection(
+        errors=[REFUSED], error_text="Cannot set property OOMPolicy, or unknown property."
+    )
+    with pytest.raises(SscError) as caught:
+        start_scope(connection, UNIT, attempts)
+    assert "OOMPolicy" in caught.value.message
+    assert caught.value.hint is not None
+    assert "253" in caught.value.hint
 
 
 @pytest.mark.parametrize(
@@ -222,22 +262,22 @@ def test_a_refused_start_is_an_error_naming_the_unit(error: str, message: str) -
     properties = scope_properties("x", LIMITS, 4, pidfd=11, pid=1)
     fallback = scope_properties("x", LIMITS, 4, pidfd=None, pid=1)
     with pytest.raises(SscError) as caught:
-        start_scope(connection, UNIT, properties, fallback)
+        start_scope(connection, UNIT, [properties, fallback])
     assert caught.value.message == message
     assert len(connection.sent) == 2  # AddMatch and one StartTransientUnit: no retry
 
 
-def test_unknown_property_without_a_fallback_is_an_error() -> None:
+def test_unknown_property_in_the_last_attempt_is_an_error() -> None:
     connection = FakeConnection(errors=["org.freedesktop.DBus.Error.UnknownProperty"])
     with pytest.raises(SscError, match="Failed to start transient scope unit"):
-        start_scope(connection, UNIT, scope_properties("x", LIMITS, 4, pidfd=None, pid=1))
+        start_scope(connection, UNIT, [scope_properties("x", LIMITS, 4, pidfd=None, pid=1)])
 
 
 @pytest.mark.parametrize("result", ["failed", "canceled", "timeout", "dependency", "skipped"])
 def test_a_job_that_is_not_done_is_a_failure_naming_the_unit(result: str) -> None:
     connection = FakeConnection(results=[result])
     with pytest.raises(SscError) as caught:
-        start_scope(connection, UNIT, scope_properties("x", LIMITS, 4, pidfd=None, pid=1))
+        start_scope(connection, UNIT, [scope_properties("x", LIMITS, 4, pidfd=None, pid=1)])
     assert caught.value.message == f"Failed to start transient scope unit {UNIT}: job {result}"
     assert caught.value.hint == f"see: journalctl --user -u {UNIT}"
 
@@ -249,7 +289,7 @@ def test_job_removed_signals_for_other_jobs_are_skipped() -> None:
             MANAGER, "JobRemoved", "uoss", (6, "/org/freedesktop/systemd1/job/41", "o", "failed")
         )
     )
-    start_scope(connection, UNIT, scope_properties("x", LIMITS, 4, pidfd=None, pid=1))
+    start_scope(connection, UNIT, [scope_properties("x", LIMITS, 4, pidfd=None, pid=1)])
     assert not connection.signals
 
 

@@ -12,14 +12,18 @@ from ssc.profiles import Limits, load_profile
 from ssc.units import (
     MAX_ESCAPED_APP_ID,
     Property,
+    app_id_of,
     describe,
     escape_app_id,
+    profile_of,
+    random_part,
     resource_properties,
     scope_name,
     scope_properties,
+    scope_property_attempts,
 )
 
-RANDOM = "0123456789abcdef0123456789abcdef"
+RANDOM = "01234567890123456789"
 UNIT_NAME_MAX = 255
 # One field of a unit name: systemd's unit-name characters without "-", or a complete escape.
 ESCAPED_FIELD = re.compile(r"(?:[A-Za-z0-9:_.]|\\x[0-9a-f]{2})*")
@@ -41,6 +45,7 @@ ALLOWED = {
     "MemorySwapMaxScale": "u",
     "TasksMax": "t",
     "TasksMaxScale": "u",
+    "OOMPolicy": "s",
 }
 
 
@@ -143,24 +148,91 @@ def test_scope_name_follows_the_desktop_environment_convention(app_id: str, name
 
 
 @pytest.mark.parametrize(
-    "random_hex",
+    "random_digits",
     [
         "",
-        "0123456789abcdef",
+        "0123456789",
         RANDOM + "0",
         RANDOM[:-1],
-        RANDOM.upper(),
-        RANDOM[:-1] + "g",
+        RANDOM[:-1] + "a",
         RANDOM[:-1] + "-",
         RANDOM[:-1] + "\n",
-        "01234567-89ab-cdef-0123-456789abcdef",
+        "0123456789abcdef0123456789abcdef",
     ],
 )
-def test_scope_name_refuses_a_random_part_that_is_not_32_lowercase_hex_digits(
-    random_hex: str,
+def test_scope_name_refuses_a_random_part_that_is_not_20_decimal_digits(
+    random_digits: str,
 ) -> None:
-    with pytest.raises(ValueError, match="32 lowercase hex digits"):
-        scope_name("firefox", random_hex)
+    with pytest.raises(ValueError, match="20 decimal digits"):
+        scope_name("firefox", random_digits)
+
+
+@pytest.mark.parametrize(
+    ("random_bytes", "digits"),
+    [
+        (bytes(8), "00000000000000000000"),
+        (b"\xff" * 8, "18446744073709551615"),
+        (b"\x00" * 7 + b"\x2a", "00000000000000000042"),
+    ],
+)
+def test_the_random_part_is_eight_random_bytes_as_twenty_digits(
+    random_bytes: bytes, digits: str
+) -> None:
+    assert random_part(random_bytes) == digits
+
+
+def test_the_random_part_ends_the_name_as_gnome_tools_expect_digits() -> None:
+    """GNOME's app tracking and Resources read ``app-<launcher>-<id>-<digits>.scope``."""
+    name = scope_name("org.gnome.TextEditor", random_part(b"12345678"))
+    assert re.fullmatch(r"app-ssc-org\.gnome\.TextEditor-[0-9]{20}\.scope", name)
+
+
+@pytest.mark.parametrize(
+    "app_id", ["firefox", "firefox-esr", "org.mozilla.firefox", "../x", "a\nb", "é", "x.service"]
+)
+def test_the_app_id_is_read_back_from_the_scope_name(app_id: str) -> None:
+    assert app_id_of(scope_name(app_id, RANDOM)) == app_id
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "app-gnome-firefox-1234.scope",
+        "app-ssc-firefox-0123.scope",
+        f"app-ssc-firefox-{RANDOM}.service",
+        "vte-spawn-1b2c.scope",
+        f"app-ssc--{RANDOM}.scope",
+    ],
+)
+def test_units_that_are_not_sscs_have_no_app_id(unit: str) -> None:
+    assert app_id_of(unit) is None
+
+
+@pytest.mark.parametrize("profile", ["strict", "relaxed"])
+def test_property_attempts_go_from_pidfds_to_pids_to_no_oom_policy(profile: str) -> None:
+    limits = load_profile(profile).limits
+    attempts = scope_property_attempts("x", limits, 4, pidfd=7, pid=4242)
+    process = [[p.name for p in a if p.name in ("PIDFDs", "PIDs")] for a in attempts]
+    policy = [[p.value for p in a if p.name == "OOMPolicy"] for a in attempts]
+    assert process == [["PIDFDs"], ["PIDs"], ["PIDs"]]
+    assert policy == [["continue"], ["continue"], []]
+    assert attempts[0] == scope_properties("x", limits, 4, pidfd=7, pid=4242)
+
+
+def test_without_a_pidfd_the_attempts_start_with_pids() -> None:
+    limits = Limits(oom_policy="continue")
+    attempts = scope_property_attempts("x", limits, 4, pidfd=None, pid=1)
+    assert [[p.name for p in a if p.name in ("PIDFDs", "PIDs", "OOMPolicy")] for a in attempts] == [
+        ["PIDs", "OOMPolicy"],
+        ["PIDs"],
+    ]
+
+
+@pytest.mark.parametrize("policy", ["stop", "kill", None])
+def test_only_oom_policy_continue_is_ever_dropped(policy: str | None) -> None:
+    attempts = scope_property_attempts("x", Limits(oom_policy=policy), 4, pidfd=7, pid=1)
+    assert len(attempts) == 2
+    assert all(any(p.name == "OOMPolicy" for p in a) == (policy is not None) for a in attempts)
 
 
 STRICT_ON_4_CPUS = [
@@ -168,10 +240,12 @@ STRICT_ON_4_CPUS = [
     ("MemoryMaxScale", "u", 3006477107),  # 70 %
     ("MemoryHighScale", "u", 2791728742),  # 65 %
     ("MemorySwapMaxScale", "u", 214748365),  # 5 %
+    ("OOMPolicy", "s", "continue"),
 ]
 RELAXED_ON_4_CPUS = [
     ("MemoryMaxScale", "u", 3006477107),  # 70 %
     ("MemorySwapMaxScale", "u", 214748365),  # 5 %
+    ("OOMPolicy", "s", "continue"),
 ]
 
 
@@ -261,6 +335,7 @@ EVERY_LIMIT = [
         memory_swap_max=Percent(500),
         tasks_max=Percent(5000),
         cpu_weight=100,
+        oom_policy="continue",
     ),
     Limits(
         cpu_quota=15000,
@@ -269,6 +344,7 @@ EVERY_LIMIT = [
         memory_swap_max=Bytes(0),
         tasks_max=4096,
         cpu_weight=10000,
+        oom_policy="kill",
     ),
 ]
 
@@ -280,7 +356,7 @@ def test_nothing_outside_the_allow_list_is_ever_sent(limits: Limits, pidfd: int 
     names = [p.name for p in properties]
     assert set(names) <= set(ALLOWED)
     assert len(names) == len(set(names))  # no property twice
-    assert len(names) == 10  # the four of the scope itself and one per limit
+    assert len(names) == 11  # the four of the scope itself and one per limit
 
 
 @pytest.mark.parametrize("limits", EVERY_LIMIT)
@@ -299,19 +375,34 @@ def test_property_wire_form_is_an_sv_pair() -> None:
 @pytest.mark.parametrize(
     ("command", "description"),
     [
-        (["firefox"], "firefox"),
-        (["make", "-j8"], "make -j8"),
-        (["x" * 256], "x" * 256),
-        (["x" * 300], "x" * 255 + "…"),
+        (["firefox"], "firefox (ssc strict)"),
+        (["make", "-j8"], "make -j8 (ssc strict)"),
+        (["x" * 243], "x" * 243 + " (ssc strict)"),
+        (["x" * 300], "x" * 242 + "… (ssc strict)"),
     ],
 )
-def test_description_is_the_command_line_kept_short(command: list[str], description: str) -> None:
-    assert describe(command) == description
+def test_description_is_the_command_line_kept_short_then_the_profile(
+    command: list[str], description: str
+) -> None:
+    assert describe(command, "strict") == description
 
 
 def test_description_is_the_command_line_on_one_printable_line() -> None:
-    assert describe(["sh", "-c", "echo a\nexit\t1"]) == "sh -c echo a exit 1"
+    assert (
+        describe(["sh", "-c", "echo a\nexit\t1"], "relaxed") == "sh -c echo a exit 1 (ssc relaxed)"
+    )
 
 
 def test_description_is_kept_short() -> None:
-    assert len(describe(["x" * 1000])) == 256
+    assert len(describe(["x" * 1000], "a" * 64)) == 256
+
+
+@pytest.mark.parametrize("profile", ["strict", "relaxed", "my-browser_2", "a" * 64])
+@pytest.mark.parametrize("command", [["firefox"], ["x" * 1000], ["sh", "-c", "a (ssc b)"]])
+def test_the_profile_is_read_back_from_the_description(command: list[str], profile: str) -> None:
+    assert profile_of(describe(command, profile)) == profile
+
+
+@pytest.mark.parametrize("description", ["firefox", "/usr/bin/firefox", "x (ssc )", "(ssc a b)"])
+def test_a_description_ssc_did_not_write_has_no_profile(description: str) -> None:
+    assert profile_of(description) is None

@@ -33,8 +33,9 @@ PACKAGES = (
     # Python for the project and its tests (a venv holds the project's dependencies)
     "python3",
     "python3-venv",
-    # strict isolation
+    # strict isolation: the sandbox, and the filtering proxy for the session bus
     "bubblewrap",
+    "xdg-dbus-proxy",
     # GUI apps under strict, desktop entries and their launcher
     "xvfb",
     "x11-utils",

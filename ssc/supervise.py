@@ -1,0 +1,149 @@
+"""The supervisor: the process a desktop launcher knows stays outside the app's scope.
+
+GNOME Shell, VTE terminals and KDE move the PID they spawned into a scope of their own, late,
+and unchecked (``StartTransientUnit`` with ``PIDs=[pid]``); a cgroup move takes that one process
+and never its children. So that PID must be neither the app nor a process that forks the app
+later: ssc forks before it asks for its scope, the child joins the scope and becomes the app,
+and the parent — the PID the launcher knows — stays where it is and only relays, as tini does
+(``krallin/tini``, ``src/tini.c``):
+
+- a signal that a process sends (``kill(2)``: ``si_code`` is not ``SI_KERNEL``) is forwarded to
+  the app: TERM, HUP, INT, QUIT, USR1, USR2, WINCH, ALRM;
+- a signal the terminal sends (Ctrl-C, Ctrl-\\, a resize: ``SI_KERNEL``) is not: the kernel
+  delivers it to the whole foreground process group, which holds the app already. The one
+  exception is a hang-up, which the kernel sends to the session leader alone
+  (``tty_signal_session_leader``), so a supervisor that leads its session passes it on;
+- job control keeps the kernel's defaults: Ctrl-Z stops the supervisor together with the app
+  (both are in the foreground group), so the shell that started them sees the job stop, and
+  ``fg`` continues both;
+- the app's exit is mirrored: its exit status, or the same signal raised again.
+
+It imports only ``os``, ``signal`` and ``sys``: it lives as long as the app, and costs what it
+holds (see ``bench/launch.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import NoReturn
+
+FORWARDED = frozenset(
+    {
+        signal.SIGHUP,
+        signal.SIGINT,
+        signal.SIGQUIT,
+        signal.SIGTERM,
+        signal.SIGUSR1,
+        signal.SIGUSR2,
+        signal.SIGWINCH,
+        signal.SIGALRM,
+    }
+)
+SI_KERNEL = (
+    0x80  # si_code of a signal the kernel raised itself (include/uapi/asm-generic/siginfo.h)
+)
+PR_SET_PDEATHSIG = 1
+# Signals whose default action dumps core: the app's dump is enough, the supervisor makes none.
+_DUMPS_CORE = frozenset(
+    {
+        signal.SIGQUIT,
+        signal.SIGILL,
+        signal.SIGTRAP,
+        signal.SIGABRT,
+        signal.SIGBUS,
+        signal.SIGFPE,
+        signal.SIGSEGV,
+        signal.SIGSYS,
+        signal.SIGXCPU,
+        signal.SIGXFSZ,
+    }
+)
+
+
+def should_forward(signum: int, si_code: int, leads_session: bool) -> bool:
+    """Whether a signal the supervisor received is passed on to the app (see the module doc)."""
+    if signum not in FORWARDED:
+        return False
+    if si_code != SI_KERNEL:
+        return True  # sent by a process: the caller means the app
+    return signum == signal.SIGHUP and leads_session
+
+
+def split() -> None:
+    """Fork. Returns in the child, which goes on to become the app; the parent never returns.
+
+    The watched signals are blocked before the fork, so none is lost between the fork and the
+    supervisor's first wait; the child unblocks them at once and keeps the caller's mask.
+    """
+    watched = FORWARDED | {signal.SIGCHLD}
+    caller_mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    supervisor = os.getpid()
+    child = os.fork()
+    if child == 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, caller_mask)
+        _die_with(supervisor)
+        return
+    _release_standard_streams()
+    supervise(child, watched)
+
+
+def supervise(child: int, watched: frozenset[signal.Signals]) -> NoReturn:
+    """Relay signals to ``child`` until it exits, then exit as it did."""
+    leads_session = os.getsid(0) == os.getpid()
+    while True:
+        info = signal.sigwaitinfo(watched)
+        if info.si_signo == signal.SIGCHLD:
+            pid, status = os.waitpid(child, os.WNOHANG)
+            if pid == child:
+                mirror_exit(status)
+        elif should_forward(info.si_signo, info.si_code, leads_session):
+            # Not reaped yet, so the PID cannot have been reused.
+            os.kill(child, info.si_signo)
+
+
+def mirror_exit(status: int) -> NoReturn:
+    """Exit with the child's status, or die of the signal that killed it."""
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        if signum in _DUMPS_CORE:
+            import resource  # only on this path: a C module, and cheap
+
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if signum not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+        os.kill(os.getpid(), signum)
+        os._exit(128 + signum)  # only if the signal did not end this process
+    os._exit(os.waitstatus_to_exitcode(status))
+
+
+def _release_standard_streams() -> None:
+    """Let go of stdin, stdout and stderr, so that the app alone holds them.
+
+    A reader of the app's output sees end-of-file when the app closes it, not when the
+    supervisor exits, as if the app had been started directly. The controlling terminal stays
+    the session's whatever descriptors are open, so hang-ups still reach the supervisor.
+    """
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
+
+
+def _die_with(supervisor: int) -> None:
+    """Have the kernel kill this process (and so the app it becomes) if the supervisor dies.
+
+    Only SIGKILL ends the supervisor before the app (every other signal is relayed), and a
+    caller that SIGKILLs the PID it started means the app, as it would without ssc.
+    """
+    import ctypes  # only in the child: it becomes the app, the supervisor stays small
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != supervisor:  # it died before the request took effect
+        os._exit(128 + signal.SIGKILL)
