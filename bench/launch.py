@@ -7,8 +7,9 @@ In the test bed: tests/vm/run -- 'python bench/launch.py'.
 
 Prints, from one run, the median wall time and peak memory of each way to start ``true``, and
 each median's ratio to systemd-run, then what the supervisor (the process that stays outside
-the app's scope while the app runs) holds. The goal is relaxed <= 2x systemd-run. Nothing is
-asserted: the figures depend on the machine, and these machines are shared and noisy.
+the app's scope while the app runs) and strict's bus proxy hold. The goal is relaxed <= 2x
+systemd-run. Nothing is asserted: the figures depend on the machine, and these machines are
+shared and noisy.
 """
 
 from __future__ import annotations
@@ -89,6 +90,40 @@ def supervisor_memory() -> str:
     )
 
 
+def proxy_memory() -> str:
+    """What strict's bus proxy (xdg-dbus-proxy, in the app's scope) holds while its app runs."""
+    proc = subprocess.Popen(["ssc", "--isolation=strict", "sleep", "30"])
+    try:
+        deadline = time.monotonic() + 60
+        while not (proxies := _processes_named("xdg-dbus-proxy")):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                sys.exit("ssc did not start a bus proxy under strict")
+            time.sleep(0.05)
+        status = _fields(f"/proc/{proxies[0]}/status")
+        rollup = _fields(f"/proc/{proxies[0]}/smaps_rollup")
+    finally:
+        proc.kill()
+        proc.wait()
+    private = rollup["Private_Clean"] + rollup["Private_Dirty"]
+    return (
+        f"bus proxy under strict: RSS {status['VmRSS']} KiB "
+        f"(anonymous {status['RssAnon']} KiB), private {private} KiB, PSS {rollup['Pss']} KiB"
+    )
+
+
+def _processes_named(name: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if f.read().strip() == name:
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
 def _children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
@@ -139,6 +174,7 @@ def main() -> None:
         print(f"{label:<40} {median * 1000:>8.1f}ms {median / baseline:>14.2f}x {rss:>7} KiB")
     print(import_cost())
     print(supervisor_memory())
+    print(proxy_memory())
     ratio = results["ssc --isolation=relaxed true"][0] / baseline
     print(f"goal relaxed <= 2x systemd-run: {'met' if ratio <= 2 else 'not met'} ({ratio:.2f}x)")
 

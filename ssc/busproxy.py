@@ -34,6 +34,7 @@ NEVER = ("org.freedesktop.systemd1", "org.freedesktop.Flatpak")
 _ELEMENT = r"[A-Za-z_-][A-Za-z0-9_-]*"
 _BUS_NAME = re.compile(rf"{_ELEMENT}(?:\.{_ELEMENT})+(?:\.\*)?", re.ASCII)
 _MAX_NAME = 255
+READY_TIMEOUT = 60.0  # seconds for the proxy to listen: generous, for a loaded machine
 
 
 class BusPolicy(NamedTuple):
@@ -72,27 +73,33 @@ def check_entry(field: str, entry: str) -> str | None:
     return _forbidden(name)
 
 
-def policy_arguments(policy: BusPolicy, app_id: str) -> list[str]:
+def policy_arguments(policy: BusPolicy, app_id: str, registered: Iterable[str] = ()) -> list[str]:
     """xdg-dbus-proxy's filter arguments for ``policy``, with ``{app_id}`` put in.
 
-    An entry that the app ID turns into something that is not a bus name is left out: an ID
-    like ``firefox`` names no bus name, while ``org.mozilla.firefox`` does. An app ID that
-    would make an entry reach what strict never allows is an error, not a silent omission.
+    ``{app_id}`` stands for the app's ID, and for each ID its desktop entries say it registers
+    (``registered``, see ``ssc.appnames``). An entry that an ID turns into something that is not
+    a bus name is left out: an ID like ``firefox`` names no bus name, ``org.mozilla.firefox``
+    does. An app ID that would make an entry reach what strict never allows is an error, not a
+    silent omission; a registered ID that would is left out.
     """
     arguments = ["--filter"]
+    ids = [app_id, *(i for i in registered if i != app_id)]
     for field, entries in policy._asdict().items():
         for entry in entries:
-            expanded = entry.replace(APP_ID, app_id)
-            name = _name_of(field, expanded)
-            if name is None or not _BUS_NAME.fullmatch(name) or len(name) > _MAX_NAME:
-                continue
-            refusal = _forbidden(name)
-            if refusal is not None:
-                raise BusPolicyError(
-                    f"the app ID {app_id!r} would let the app reach its way out: {refusal}",
-                    hint="choose another --name",
-                )
-            arguments.append(f"--{field}={expanded}")
+            for one_id in ids if APP_ID in entry else ids[:1]:
+                expanded = entry.replace(APP_ID, one_id)
+                name = _name_of(field, expanded)
+                if name is None or not _BUS_NAME.fullmatch(name) or len(name) > _MAX_NAME:
+                    continue
+                refusal = _forbidden(name)
+                if refusal is not None and one_id == app_id:
+                    raise BusPolicyError(
+                        f"the app ID {app_id!r} would let the app reach its way out: {refusal}",
+                        hint="choose another --name",
+                    )
+                argument = f"--{field}={expanded}"
+                if refusal is None and argument not in arguments:
+                    arguments.append(argument)
     return arguments
 
 
@@ -145,18 +152,29 @@ def start(proxy: str, bus_address: str, socket: str, filters: list[str]) -> Prox
         _spawn_detached(proxy_argv(proxy, bus_address, socket, write_end, filters), write_end)
     finally:
         os.close(write_end)  # the proxy holds it now: a proxy that dies gives end-of-file
-    try:
-        ready = os.read(read_end, 1)
-    except OSError:
-        ready = b""
+    ready = _read_one_byte(read_end, READY_TIMEOUT)
     if ready != b"x":
         os.close(read_end)
+        reason = "it did not answer" if ready is None else "it exited"
         raise SscError(
-            "Failed to start xdg-dbus-proxy for the session bus",
+            f"Failed to start xdg-dbus-proxy for the session bus: {reason}",
             hint="its own message, if any, is above",
         )
     os.set_inheritable(read_end, True)
     return ProxiedBus(socket, read_end)
+
+
+def _read_one_byte(fd: int, timeout: float) -> bytes | None:
+    """One byte, or b"" at end-of-file, or None if nothing came in time."""
+    import select
+
+    readable, _, _ = select.select([fd], [], [], timeout)
+    if not readable:
+        return None
+    try:
+        return os.read(fd, 1)
+    except OSError:
+        return b""
 
 
 def _spawn_detached(argv: list[str], keep: int) -> None:

@@ -6,12 +6,14 @@
    child goes on. The split comes before the D-Bus and profile machinery is imported, so the
    supervisor never holds it.
 2. Everything that can fail on the user's input (an unknown profile, a missing program, no
-   bubblewrap) fails before the scope is created, so a refused launch leaves nothing behind.
+   bubblewrap or xdg-dbus-proxy for strict) fails before the scope is created, so a refused
+   launch leaves nothing behind.
 3. The process names itself in ``StartTransientUnit`` (its PIDFD), waits for the job, and reads
    back that the kernel holds the limits. Once the scope exists, a failure ends this process
    and the empty scope is collected by the manager (``CollectMode=inactive-or-failed``).
-4. It *becomes* the program (or bwrap, under strict), so the environment, working directory,
-   terminal and exit status are the program's own; the supervisor mirrors that exit.
+4. It *becomes* the program, so the environment, working directory, terminal and exit status
+   are the program's own; the supervisor mirrors that exit. Under strict it first starts the
+   session bus's filtering proxy (``ssc.busproxy``) and becomes bwrap (``ssc.sandbox``).
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def launch(request: Request) -> NoReturn:
 
 def _run_in_own_scope(request: Request) -> NoReturn:
     # Imported here, after the split: the supervisor never holds D-Bus, TOML or the sandbox.
-    from . import busproxy, cgroup, sandbox, systemd, units
+    from . import cgroup, units
     from .profiles import load_profile
     from .programs import resolve_command
 
@@ -92,27 +94,46 @@ def _run_in_own_scope(request: Request) -> NoReturn:
     search_path = os.environ.get("PATH", os.defpath)
     program = resolve_command(request.command[0], search_path)
     runtime_dir = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
-    strict = (
-        Strict(
-            bwrap=sandbox.check_bwrap(runtime_dir),
-            proxy=busproxy.find_proxy(search_path),
-            bus_filters=busproxy.policy_arguments(
-                profile.bus or busproxy.BusPolicy(), app_id(request)
-            ),
-        )
-        if profile.isolate
-        else None
-    )
+    strict = _strict_needs(profile, request, program, search_path, runtime_dir)
 
-    random = units.random_part(os.urandom(8))
-    unit = units.scope_name(app_id(request), random)
+    random_digits = units.random_part(os.urandom(8))
+    unit = units.scope_name(app_id(request), random_digits)
     cpu_count = os.cpu_count() or 1
     description = units.describe(request.command, profile.name)
+    _join_scope(unit, description, limits, cpu_count, request.debug)
+    cgroup.verify_scope(unit, limits, cpu_count, cgroup.read_text)
+
+    if strict is None:
+        _exec(program, request.command)  # argv[0] stays as typed, as a shell leaves it
+    _exec_sandboxed(strict, [program, *request.command[1:]], runtime_dir, f"bus-{random_digits}")
+
+
+def _strict_needs(
+    profile: Profile, request: Request, program: str, search_path: str, runtime_dir: str
+) -> Strict | None:
+    """What strict needs, found (or refused) before any unit exists; None under relaxed."""
+    if not profile.isolate:
+        return None
+    from . import busproxy, sandbox
+
+    return Strict(
+        bwrap=sandbox.check_bwrap(runtime_dir),
+        proxy=busproxy.find_proxy(search_path),
+        bus_filters=busproxy.policy_arguments(
+            profile.bus or busproxy.BusPolicy(), app_id(request), _registered_ids(request, program)
+        ),
+    )
+
+
+def _join_scope(unit: str, description: str, limits: Limits, cpu_count: int, debug: bool) -> None:
+    """Start ``unit`` holding this process, named by its PIDFD (its PID on older managers)."""
+    from . import systemd, units
+
     pidfd = _own_pidfd()
     attempts = units.scope_property_attempts(
         description, limits, cpu_count, pidfd=pidfd, pid=os.getpid()
     )
-    if request.debug:
+    if debug:
         _debug(unit, attempts[0])
     try:
         connection = systemd.connect()
@@ -123,20 +144,30 @@ def _run_in_own_scope(request: Request) -> NoReturn:
     finally:
         if pidfd is not None:
             os.close(pidfd)
-    cgroup.verify_scope(unit, limits, cpu_count, cgroup.read_text)
 
-    if strict is None:
-        _exec(program, request.command)  # argv[0] stays as typed, as a shell leaves it
-    # Started from inside the scope, so the proxy is the app's (and a portal sees the app's ID).
+
+def _exec_sandboxed(strict: Strict, command: list[str], runtime_dir: str, socket: str) -> NoReturn:
+    """Start the bus proxy from inside the scope (so it is the app's, and a portal reads the
+    app's ID from its scope), then become bwrap running ``command``."""
+    from . import busproxy, sandbox, systemd
+
     bus = busproxy.start(
         strict.proxy,
         systemd.session_bus_address(),
-        _private_path(runtime_dir, f"bus-{random}"),
+        _private_path(runtime_dir, socket),
         strict.bus_filters,
     )
     host = sandbox.read_host(dict(os.environ), runtime_dir)
-    argv = sandbox.bwrap_argv(strict.bwrap, [program, *request.command[1:]], host, bus)
-    _exec(strict.bwrap, argv)
+    _exec(strict.bwrap, sandbox.bwrap_argv(strict.bwrap, command, host, bus))
+
+
+def _registered_ids(request: Request, program: str) -> list[str]:
+    """The IDs the program's desktop entries say it registers on the bus (when no --name)."""
+    if request.name:
+        return []
+    from . import appnames
+
+    return appnames.registered_ids(program, appnames.data_dirs(dict(os.environ)))
 
 
 def _private_path(runtime_dir: str, name: str) -> str:

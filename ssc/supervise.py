@@ -18,8 +18,12 @@ and the parent — the PID the launcher knows — stays where it is and only rel
   ``fg`` continues both;
 - the app's exit is mirrored: its exit status, or the same signal raised again.
 
-It imports only ``os``, ``signal`` and ``sys``: it lives as long as the app, and costs what it
-holds (see ``bench/launch.py``).
+Under strict the child is bwrap, which does not pass signals on (one would end the sandbox,
+and ``--die-with-parent`` would then SIGKILL the program), so a forwarded signal goes to the
+program bwrap runs, its only child.
+
+It imports nothing beyond ``os``, ``signal``, ``sys`` and ssc's error record: it lives as long as
+the app, and costs what it holds (see ``bench/launch.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ import os
 import signal
 import sys
 from typing import NoReturn
+
+from .errors import SscError
 
 FORWARDED = frozenset(
     {
@@ -82,7 +88,11 @@ def split() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     supervisor = os.getpid()
-    child = os.fork()
+    try:
+        child = os.fork()
+    except OSError as error:
+        signal.pthread_sigmask(signal.SIG_SETMASK, caller_mask)
+        raise SscError(f"Failed to start the app's process: {error.strerror}") from error
     if child == 0:
         signal.pthread_sigmask(signal.SIG_SETMASK, caller_mask)
         _die_with(supervisor)
@@ -101,8 +111,77 @@ def supervise(child: int, watched: frozenset[signal.Signals]) -> NoReturn:
             if pid == child:
                 mirror_exit(status)
         elif should_forward(info.si_signo, info.si_code, leads_session):
-            # Not reaped yet, so the PID cannot have been reused.
-            os.kill(child, info.si_signo)
+            forward(child, info.si_signo)
+
+
+def forward(child: int, signum: int) -> None:
+    """Send ``signum`` to the app: the child, or the program in it when the child is bwrap."""
+    program = _sandboxed_program(child)
+    if program is not None:
+        try:
+            signal.pidfd_send_signal(program, signum)
+            return
+        except OSError:
+            pass  # it is gone: bwrap, still there, is told instead
+        finally:
+            os.close(program)
+    os.kill(child, signum)  # not reaped yet, so the PID cannot have been reused
+
+
+def _sandboxed_program(child: int) -> int | None:
+    """A pidfd of the program bwrap runs, when ``child`` is bwrap; else None.
+
+    bwrap forks once more inside its namespaces, so the program sits below a chain of bwrap
+    processes, each with one child. They are told apart by ``comm``, which (unlike ``exe``)
+    can be read across bwrap's user namespace.
+    """
+    parent, pid = None, child
+    for _ in range(4):
+        if _comm(pid) != "bwrap":
+            break
+        children = _children(pid)
+        if len(children) != 1:
+            return None
+        parent, pid = pid, children[0]
+    else:
+        return None
+    if parent is None:
+        return None  # the child is not bwrap: it is the app itself
+    try:
+        program = os.pidfd_open(pid)
+    except OSError:
+        return None
+    if _parent_of(pid) != parent:  # the PID was read before the pidfd: is it still the same?
+        os.close(program)
+        return None
+    return program
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(word) for word in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("PPid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def mirror_exit(status: int) -> NoReturn:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ssc.busproxy import BusPolicy
 from ssc.errors import UsageError
 from ssc.limits import AllButOne, Bytes, Percent
 from ssc.profiles import (
@@ -246,3 +247,62 @@ def test_both_builtin_profiles_let_an_app_live_on_when_one_of_its_processes_is_o
     user_dir: Path, name: str
 ) -> None:
     assert load_profile(name).limits.oom_policy == "continue"
+
+
+def test_a_bus_table_sets_the_policy_lists() -> None:
+    profile = parse(
+        """
+        isolate = true
+        [bus]
+        own = ["{app_id}.*"]
+        talk = ["org.freedesktop.Notifications", "org.gtk.vfs.*"]
+        call = ["org.freedesktop.portal.*=*"]
+        """
+    )
+    assert profile.bus == BusPolicy(
+        own=("{app_id}.*",),
+        talk=("org.freedesktop.Notifications", "org.gtk.vfs.*"),
+        call=("org.freedesktop.portal.*=*",),
+    )
+
+
+def test_a_users_bus_list_replaces_the_builtin_list_of_that_name_only(user_dir: Path) -> None:
+    builtin = load_profile("strict").bus
+    assert builtin is not None
+    (user_dir / "strict.toml").write_text('[bus]\ntalk = ["org.example.Service"]\n')
+    bus = load_profile("strict").bus
+    assert bus == builtin._replace(talk=("org.example.Service",))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[bus]\ncolour = ["x.y"]',
+            "unknown key bus.colour (known: own, talk, see, call, broadcast)",
+        ),
+        ('[bus]\ntalk = "org.x.Y"', "bus.talk must be a list, not"),
+        ("[bus]\ntalk = [1]", "bus.talk must be a string, not 1"),
+        ('[bus]\ntalk = ["*"]', "bus.talk: '*' is not a bus name"),
+        ('[bus]\ntalk = ["org.freedesktop.*"]', "covers org.freedesktop.systemd1"),
+        ('[bus]\nown = ["org.freedesktop.Flatpak"]', "covers org.freedesktop.Flatpak"),
+        ('[bus]\ncall = ["org.x.Y"]', "bus.call: 'org.x.Y' is not NAME=RULE"),
+    ],
+)
+def test_a_bad_bus_entry_is_an_error_naming_the_file_and_the_key(text: str, message: str) -> None:
+    with pytest.raises(ProfileError) as caught:
+        parse(text)
+    assert caught.value.message.startswith(f"{SOURCE}: ")
+    assert message in caught.value.message
+
+
+def test_a_profile_that_isolates_without_a_bus_policy_is_refused(user_dir: Path) -> None:
+    """Never degrade: an isolating profile of the user's own must say what the bus allows."""
+    (user_dir / "mine.toml").write_text("isolate = true\n")
+    with pytest.raises(ProfileError, match=r"mine\.toml: isolate = true needs a \[bus\] table"):
+        load_profile("mine")
+
+
+def test_strict_with_isolation_turned_off_needs_no_bus_policy(user_dir: Path) -> None:
+    (user_dir / "strict.toml").write_text("isolate = false\n")
+    assert load_profile("strict").isolate is False

@@ -6,10 +6,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from ssc.supervise import FORWARDED, SI_KERNEL, should_forward
+from ssc.errors import SscError
+from ssc.supervise import FORWARDED, SI_KERNEL, forward, should_forward, split
 
 SI_USER, SI_QUEUE, SI_TKILL = 0, -1, -6
 
@@ -72,3 +76,63 @@ def test_the_signal_that_killed_the_child_is_raised_again(signum: int) -> None:
     script = MIRROR.format(child=f"os.kill(os.getpid(), {int(signum)})")
     result = subprocess.run([sys.executable, "-c", script], cwd=os.getcwd())
     assert result.returncode == -signum
+
+
+def test_a_fork_that_fails_is_a_clear_error_and_the_signal_mask_is_restored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    with pytest.raises(SscError, match="Failed to start the app's process: Resource"):
+        split()
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == before
+
+
+def _wait_for(predicate: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while not predicate():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_a_signal_for_a_sandboxed_app_goes_to_the_program_below_bwraps_processes(
+    tmp_path: Path,
+) -> None:
+    """As under strict: bwrap, bwrap's own child inside its namespaces, then the program."""
+    fake = tmp_path / "bwrap"
+    fake.symlink_to("/bin/sh")  # its processes are named "bwrap", as bwrap's are
+    # bwrap → bwrap → sleep; the trailing ':' keeps each sh from exec-ing its last command.
+    outer = subprocess.Popen([str(fake), "-c", f"{fake} -c 'sleep 60; :'; :"])
+    try:
+        _wait_for(lambda: _program_below(outer.pid) is not None)
+        program = _program_below(outer.pid)
+        assert program is not None
+        forward(outer.pid, signal.SIGTERM)
+        _wait_for(lambda: not Path(f"/proc/{program}").exists() or _is_zombie(program))
+        assert outer.wait(timeout=30) == 0  # the bwraps lived on and exited of their own
+    finally:
+        subprocess.run(["pkill", "-KILL", "-P", str(outer.pid)], check=False)
+        outer.kill()
+        outer.wait()
+
+
+def test_a_signal_for_an_app_that_is_not_sandboxed_goes_to_the_app() -> None:
+    app = subprocess.Popen(["sleep", "60"])
+    forward(app.pid, signal.SIGTERM)
+    assert app.wait(timeout=30) == -signal.SIGTERM
+
+
+def _program_below(pid: int) -> int | None:
+    """The PID of the sleep at the bottom of the chain, once it is there."""
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        for grandchild in Path(f"/proc/{child}/task/{child}/children").read_text().split():
+            if Path(f"/proc/{grandchild}/comm").read_text().strip() == "sleep":
+                return int(grandchild)
+    return None
+
+
+def _is_zombie(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"

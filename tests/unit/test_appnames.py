@@ -1,0 +1,55 @@
+"""Which bus names a program registers, as its desktop entries tell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ssc.appnames import data_dirs, program_of, registered_ids
+
+
+@pytest.mark.parametrize(
+    ("text", "program"),
+    [
+        ("[Desktop Entry]\nExec=gnome-text-editor %U\n", "gnome-text-editor"),
+        ("[Desktop Entry]\nExec=/usr/bin/gnome-text-editor\n", "gnome-text-editor"),
+        ('[Desktop Entry]\nExec="/opt/My App/app" %f\n', "My"),  # first word, as Exec splits
+        ("[Desktop Entry]\nExec = app\n", "app"),
+        ("[Desktop Entry]\nName=x\n[Desktop Action new]\nExec=other\n", None),
+        ("[Desktop Action new]\nExec=other\n[Desktop Entry]\nExec=main\n", "main"),
+        ("[Desktop Entry]\nExec=\n", None),
+        ("[Desktop Entry]\nTryExec=app\n", None),
+        ("", None),
+    ],
+)
+def test_the_program_is_the_first_word_of_the_main_groups_exec(
+    text: str, program: str | None
+) -> None:
+    assert program_of(text) == program
+
+
+def entry(directory: Path, name: str, exec_line: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(f"[Desktop Entry]\nType=Application\nExec={exec_line}\n")
+
+
+def test_reverse_dns_entries_running_the_program_name_its_ids(tmp_path: Path) -> None:
+    system, home = tmp_path / "share", tmp_path / "home"
+    entry(system / "applications", "org.gnome.TextEditor.desktop", "gnome-text-editor %U")
+    entry(system / "applications", "gnome-text-editor.desktop", "gnome-text-editor")  # not DNS
+    entry(system / "applications", "org.gnome.Calculator.desktop", "gnome-calculator")
+    entry(home / "applications", "org.example.Editor.desktop", "/usr/bin/gnome-text-editor")
+    ids = registered_ids("/usr/bin/gnome-text-editor", [str(home), str(system)])
+    assert ids == ["org.example.Editor", "org.gnome.TextEditor"]
+
+
+def test_missing_directories_and_unreadable_entries_name_nothing(tmp_path: Path) -> None:
+    (tmp_path / "applications").mkdir()
+    (tmp_path / "applications" / "org.x.Bin.desktop").write_bytes(b"\xff\xfe")
+    assert registered_ids("x", [str(tmp_path / "nowhere"), str(tmp_path)]) == []
+
+
+def test_data_dirs_follow_the_base_directory_spec() -> None:
+    assert data_dirs({"XDG_DATA_HOME": "/h", "XDG_DATA_DIRS": "/a::/b"}) == ["/h", "/a", "/b"]
+    assert data_dirs({"HOME": "/home/u"})[1:] == ["/usr/local/share", "/usr/share"]

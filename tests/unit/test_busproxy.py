@@ -1,0 +1,197 @@
+"""The bus policy as xdg-dbus-proxy's arguments: pure, and never reaching systemd or Flatpak."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import ssc.busproxy
+from ssc.busproxy import (
+    BusPolicy,
+    BusPolicyError,
+    check_entry,
+    policy_arguments,
+    proxy_argv,
+    start,
+)
+from ssc.errors import SscError
+from ssc.profiles import load_profile
+
+
+def test_the_policy_becomes_filter_arguments_in_order() -> None:
+    policy = BusPolicy(
+        own=("{app_id}.*",),
+        talk=("org.freedesktop.Notifications",),
+        see=("org.example.Seen",),
+        call=("org.freedesktop.portal.*=*",),
+        broadcast=("org.freedesktop.portal.*=@/org/freedesktop/portal/*",),
+    )
+    assert policy_arguments(policy, "org.gnome.TextEditor") == [
+        "--filter",
+        "--own=org.gnome.TextEditor.*",
+        "--talk=org.freedesktop.Notifications",
+        "--see=org.example.Seen",
+        "--call=org.freedesktop.portal.*=*",
+        "--broadcast=org.freedesktop.portal.*=@/org/freedesktop/portal/*",
+    ]
+
+
+@pytest.mark.parametrize("app_id", ["firefox", "firefox-esr", "x", "a/b", "", "1.2", "é.x", "org"])
+def test_an_app_id_that_makes_no_bus_name_leaves_its_entries_out(app_id: str) -> None:
+    policy = BusPolicy(own=("{app_id}.*", "org.mozilla.*"))
+    assert policy_arguments(policy, app_id) == ["--filter", "--own=org.mozilla.*"]
+
+
+@pytest.mark.parametrize(
+    "app_id", ["org.freedesktop", "org.freedesktop.systemd1", "org.freedesktop.Flatpak"]
+)
+def test_an_app_id_that_would_reach_systemd_or_flatpak_is_an_error(app_id: str) -> None:
+    with pytest.raises(BusPolicyError, match="would let the app reach its way out"):
+        policy_arguments(BusPolicy(own=("{app_id}.*",)), app_id)
+
+
+def test_ids_the_desktop_entries_register_are_owned_too_and_a_dangerous_one_is_left_out() -> None:
+    policy = BusPolicy(own=("{app_id}.*",), talk=("org.freedesktop.Notifications",))
+    registered = ["org.gnome.TextEditor", "org.freedesktop", "org.gnome.TextEditor"]
+    assert policy_arguments(policy, "gnome-text-editor", registered) == [
+        "--filter",
+        "--own=org.gnome.TextEditor.*",
+        "--talk=org.freedesktop.Notifications",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "entry"),
+    [
+        ("talk", "org.freedesktop.systemd1"),
+        ("talk", "org.freedesktop.*"),
+        ("see", "org.freedesktop.Flatpak"),
+        ("call", "org.freedesktop.systemd1=*"),
+        ("broadcast", "org.freedesktop.*=@/org/freedesktop/*"),
+    ],
+)
+def test_no_entry_may_cover_systemd_or_flatpaks_host_commands(field: str, entry: str) -> None:
+    refusal = check_entry(field, entry)
+    assert refusal is not None
+    assert "strict never allows" in refusal
+
+
+@pytest.mark.parametrize(
+    ("field", "entry"),
+    [
+        ("talk", "*"),
+        ("own", "org.*"),  # one element: xdg-dbus-proxy refuses it too
+        ("talk", "org.kde.StatusNotifierItem-*"),
+        ("own", "single"),
+        ("own", ":1.42"),
+        ("talk", "org..x"),
+        ("call", "org.freedesktop.portal.*"),  # no rule
+        ("call", "=*"),
+    ],
+)
+def test_an_entry_that_is_not_a_bus_name_is_refused(field: str, entry: str) -> None:
+    assert check_entry(field, entry) is not None
+
+
+@pytest.mark.parametrize(
+    ("field", "entry"),
+    [
+        ("own", "{app_id}.*"),
+        ("own", "{app_id}"),
+        ("talk", "org.freedesktop.systemd1x"),  # another name, not below systemd1
+        ("talk", "org.freedesktop.portal.Desktop"),
+        ("call", "org.freedesktop.portal.*=*"),
+        ("broadcast", "org.freedesktop.portal.*=@/org/freedesktop/portal/*"),
+    ],
+)
+def test_ordinary_entries_are_accepted(field: str, entry: str) -> None:
+    assert check_entry(field, entry) is None
+
+
+def test_the_builtin_strict_policy_is_valid_and_leaves_systemd_and_flatpak_out() -> None:
+    policy = load_profile("strict").bus
+    assert policy is not None
+    for field, entries in policy._asdict().items():
+        for entry in entries:
+            assert check_entry(field, entry) is None, (field, entry)
+    arguments = policy_arguments(policy, "org.mozilla.firefox")
+    assert "--own=org.mozilla.firefox.*" in arguments
+    assert "--talk=org.freedesktop.Notifications" in arguments
+    assert not any("systemd1" in a or "org.freedesktop.Flatpak" in a for a in arguments)
+
+
+def test_the_proxy_command_line_has_one_bus_and_its_sync_descriptor() -> None:
+    argv = proxy_argv(
+        "/usr/bin/xdg-dbus-proxy",
+        "unix:path=/run/user/1000/bus",
+        "/run/user/1000/ssc/bus-1",
+        7,
+        ["--filter", "--talk=org.freedesktop.Notifications"],
+    )
+    assert argv == [
+        "/usr/bin/xdg-dbus-proxy",
+        "--fd=7",
+        "unix:path=/run/user/1000/bus",
+        "/run/user/1000/ssc/bus-1",
+        "--filter",
+        "--talk=org.freedesktop.Notifications",
+    ]
+
+
+FAKE_PROXY = """#!{python}
+import os, select, sys, time
+fd = int(next(a for a in sys.argv if a.startswith("--fd=")).split("=")[1])
+behaviour = os.environ["FAKE_PROXY"]
+if behaviour == "dies":
+    sys.exit(1)
+if behaviour == "silent":
+    time.sleep(30)
+os.write(fd, b"x")
+poller = select.poll()
+poller.register(fd, 0)  # a write end reports POLLERR once every read end is closed
+poller.poll(30_000)
+open(os.environ["FAKE_PROXY_DONE"], "w").close()
+"""
+
+
+@pytest.fixture
+def fake_proxy(tmp_path: Path) -> Path:
+    proxy = tmp_path / "xdg-dbus-proxy"
+    proxy.write_text(FAKE_PROXY.format(python=sys.executable))
+    proxy.chmod(0o755)
+    return proxy
+
+
+def test_a_proxy_that_listens_is_tied_to_the_read_end_and_ends_with_it(
+    fake_proxy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    done = tmp_path / "done"
+    monkeypatch.setenv("FAKE_PROXY", "listens")
+    monkeypatch.setenv("FAKE_PROXY_DONE", str(done))
+    bus = start(str(fake_proxy), "unix:path=/nowhere", str(tmp_path / "bus"), ["--filter"])
+    assert bus.socket == str(tmp_path / "bus")
+    assert os.get_inheritable(bus.sync_fd)  # bwrap gets it as --sync-fd
+    assert not done.exists()
+    os.close(bus.sync_fd)  # the sandbox is gone
+    deadline = time.monotonic() + 30
+    while not done.exists():
+        assert time.monotonic() < deadline, "the proxy outlived the sandbox"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(("behaviour", "reason"), [("dies", "it exited"), ("silent", "it did not")])
+def test_a_proxy_that_does_not_listen_is_a_clear_error(
+    fake_proxy: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    behaviour: str,
+    reason: str,
+) -> None:
+    monkeypatch.setenv("FAKE_PROXY", behaviour)
+    monkeypatch.setattr(ssc.busproxy, "READY_TIMEOUT", 1.0)
+    with pytest.raises(SscError, match=f"Failed to start xdg-dbus-proxy .*: {reason}"):
+        start(str(fake_proxy), "unix:path=/nowhere", str(tmp_path / "bus"), ["--filter"])
