@@ -95,7 +95,7 @@ def proxy_memory() -> str:
     proc = subprocess.Popen(["ssc", "--isolation=strict", "sleep", "30"])
     try:
         deadline = time.monotonic() + 60
-        while not (proxies := _processes_named("xdg-dbus-proxy")):
+        while not (proxies := _processes_named("xdg-dbus-proxy")) or not _processes_named("sleep"):
             if time.monotonic() > deadline or proc.poll() is not None:
                 sys.exit("ssc did not start a bus proxy under strict")
             time.sleep(0.05)
@@ -108,6 +108,29 @@ def proxy_memory() -> str:
     return (
         f"bus proxy under strict: RSS {status['VmRSS']} KiB "
         f"(anonymous {status['RssAnon']} KiB), private {private} KiB, PSS {rollup['Pss']} KiB"
+    )
+
+
+def proxy_start_time(runs: int) -> str:
+    """How long xdg-dbus-proxy takes from exec to listening (its ready byte), alone."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    bus = os.environ.get("DBUS_SESSION_BUS_ADDRESS") or f"unix:path={runtime}/bus"
+    socket = os.path.join(runtime, f"bench-proxy-{os.getpid()}")
+    times = []
+    for _ in range(runs):
+        read_end, write_end = os.pipe()
+        start = time.perf_counter()
+        proxy = subprocess.Popen(
+            ["xdg-dbus-proxy", f"--fd={write_end}", bus, socket, "--filter"],
+            pass_fds=[write_end],
+        )
+        os.close(write_end)
+        os.read(read_end, 1)
+        times.append(time.perf_counter() - start)
+        os.close(read_end)  # the proxy sees the hang-up and exits
+        proxy.wait()
+    return (
+        f"xdg-dbus-proxy alone, exec to listening: median {statistics.median(times) * 1000:.1f}ms"
     )
 
 
@@ -175,6 +198,7 @@ def main() -> None:
     print(import_cost())
     print(supervisor_memory())
     print(proxy_memory())
+    print(proxy_start_time(args.runs))
     ratio = results["ssc --isolation=relaxed true"][0] / baseline
     print(f"goal relaxed <= 2x systemd-run: {'met' if ratio <= 2 else 'not met'} ({ratio:.2f}x)")
 

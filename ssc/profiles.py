@@ -204,9 +204,16 @@ def load_profile(name: str) -> Profile:
             hint=f"add one as {os.path.join(user_profile_dir(), name + '.toml')}",
         )
     if profile.isolate and profile.bus is None:
-        raise ProfileError(
-            f"{profile.sources[-1]}: isolate = true needs a [bus] table: the names the app may "
-            "use on the session bus",
-            hint=f"copy the [bus] table of {os.path.join(BUILTIN_DIR, 'strict.toml')}",
-        )
+        # isolated as strict is: a profile of the user's own without a [bus] table of its own
+        profile = profile._replace(bus=_builtin_bus_policy())
     return profile
+
+
+def _builtin_bus_policy() -> BusPolicy:
+    """The built-in strict profile's session bus allow-list."""
+    path = os.path.join(BUILTIN_DIR, "strict.toml")
+    with open(path, encoding="utf-8") as file:
+        bus = parse_profile(file.read(), path, Profile(name="strict")).bus
+    if bus is None:
+        raise ProfileError(f"{path}: the built-in strict profile has no [bus] table")
+    return bus

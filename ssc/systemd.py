@@ -73,12 +73,12 @@ def start_scope(
     the next is sent only when the manager refuses the one before for a property it does not
     know, as systemd-run retries ``PIDFDs`` with ``PIDs``.
     """
+    if not attempts:
+        raise ValueError("no property set to offer")
     # Subscribed before the call: the signal can come before the call's reply. The bus routes
     # only systemd's signals to us (the match names its well-known name); jeepney's own filter
     # compares header fields literally, where the sender is systemd's unique name, so it
     # matches without one. The queue holds every launch's JobRemoved, not just ours.
-    if not attempts:
-        raise ValueError("no property set to offer")
     _call(connection, message_bus.AddMatch(_job_removed(sender=SYSTEMD.bus_name)), name)
     with connection.filter(_job_removed(), bufsize=65536) as removed:
         job = _start_first_accepted(connection, name, attempts)
@@ -93,6 +93,7 @@ def start_scope(
 def _start_first_accepted(
     connection: DBusConnection, name: str, attempts: Sequence[Sequence[Property]]
 ) -> str:
+    """The job of the first property set the manager accepts; only the last refusal is told."""
     for properties in attempts[:-1]:
         try:
             return _start_transient_unit(connection, name, properties)

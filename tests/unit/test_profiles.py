@@ -296,11 +296,17 @@ def test_a_bad_bus_entry_is_an_error_naming_the_file_and_the_key(text: str, mess
     assert message in caught.value.message
 
 
-def test_a_profile_that_isolates_without_a_bus_policy_is_refused(user_dir: Path) -> None:
-    """Never degrade: an isolating profile of the user's own must say what the bus allows."""
+def test_a_profile_that_isolates_without_a_bus_table_is_isolated_as_strict_is(
+    user_dir: Path,
+) -> None:
+    """Never degrade: isolate = true alone gets strict's bus policy, not an open bus."""
     (user_dir / "mine.toml").write_text("isolate = true\n")
-    with pytest.raises(ProfileError, match=r"mine\.toml: isolate = true needs a \[bus\] table"):
-        load_profile("mine")
+    assert load_profile("mine").bus == load_profile("strict").bus
+
+
+def test_a_profile_of_ones_own_may_set_its_own_bus_lists(user_dir: Path) -> None:
+    (user_dir / "mine.toml").write_text('isolate = true\n[bus]\ntalk = ["org.example.A"]\n')
+    assert load_profile("mine").bus == BusPolicy(talk=("org.example.A",))
 
 
 def test_strict_with_isolation_turned_off_needs_no_bus_policy(user_dir: Path) -> None:
