@@ -1,8 +1,11 @@
-"""``sscctl``: manage what starts programs through ssc — contained desktop launchers and terminal
-profiles — as ``systemctl`` sits beside ``systemd-run``.
+"""``sscctl``: see and steer what runs contained (``ps``, ``top``, ``set``, ``stop``), hear about
+it (``notify``), and manage what starts programs through ssc — contained desktop launchers and
+terminal profiles — as ``systemctl`` sits beside ``systemd-run``.
 
-This module is thin: click parses, ``ssc.desktop.manage`` does the work, and
-:meth:`Sscctl.main` is the one place where errors become a stderr line and an exit code.
+This module is thin: click parses, ``ssc.running``, ``ssc.notify.service`` and
+``ssc.desktop.manage`` do the work, and :meth:`Sscctl.main` is the one place where errors
+become a stderr line and an exit code. Each command imports what it needs when it runs, so
+``sscctl --help`` stays quick.
 """
 
 from __future__ import annotations
@@ -73,10 +76,15 @@ def _help_if_no_command(ctx: click.Context) -> None:
 @click.version_option(__version__, "--version", prog_name=PROG, message="%(prog)s %(version)s")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
-    """Manage what starts programs through ssc: contained launchers and terminal profiles.
+    """See and steer contained apps; manage contained launchers and terminal profiles.
 
     \b
     Examples:
+      sscctl ps                                       what runs contained, against its limits
+      sscctl top                                      the same, live, process by process
+      sscctl set firefox-esr --memory=8G --cpu=300%   new limits for a running app, now
+      sscctl stop org.gnome.gedit
+      sscctl notify enable                            a notification when a limit bites
       sscctl desktop install firefox-esr org.gnome.gedit
       sscctl desktop install --isolation=relaxed org.gnome.Nautilus
       sscctl desktop list
@@ -84,6 +92,143 @@ def cli(ctx: click.Context) -> None:
       sscctl terminal install
     """
     _help_if_no_command(ctx)
+
+
+# --- running apps -------------------------------------------------------------------------------
+
+_TARGET_HELP = (
+    "TARGET is an app ID (every running scope of the app: firefox-esr, org.gnome.gedit) or a "
+    "unit name (app-ssc-….scope), as sscctl ps lists them."
+)
+
+
+@cli.command("ps")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list, for scripts (sizes in bytes).")
+@click.option("-v", "--verbose", is_flag=True, help="Each app's unit and its processes too.")
+def ps_command(as_json: bool, verbose: bool) -> None:
+    """What runs contained: memory now, at its peak and against the ceiling; swap; CPU against
+    the quota (measured over half a second); tasks; processes killed at the ceiling; age."""
+    from . import report, running
+
+    statuses = sorted(
+        running.ps(verbose=verbose), key=lambda s: (s.scope.app.name.casefold(), s.scope.unit)
+    )
+    if as_json:
+        click.echo(report.json_text(statuses))
+    elif not statuses:
+        click.echo("No contained apps are running.")
+    else:
+        for line in report.table(statuses, verbose=verbose):
+            click.echo(line)
+
+
+@cli.command("top")
+@click.option(
+    "-d",
+    "--delay",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="Time between refreshes.",
+)
+@click.option(
+    "-n",
+    "--iterations",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Stop after N refreshes.",
+)
+def top_command(delay: float, iterations: int | None) -> None:
+    """Live: contained apps by their share of the memory ceiling, each with its processes.
+    Ctrl-C quits."""
+    from . import report, running
+
+    screen = sys.stdout.isatty()
+    try:
+        for count, statuses in enumerate(running.top(delay), start=1):
+            lines = report.top_frame(sorted(statuses, key=report.sort_key))
+            text = "\n".join(lines) + "\n"
+            click.echo(f"\x1b[H\x1b[2J{text}" if screen else text, nl=False)
+            if iterations is not None and count >= iterations:
+                return
+            if not screen:
+                click.echo()
+    except KeyboardInterrupt:
+        return
+
+
+@cli.command("set", epilog=_TARGET_HELP)
+@click.argument("target")
+@click.option("--memory", metavar="SIZE", help="Memory ceiling: 512M, 4G, or a share of RAM (60%).")
+@click.option("--cpu", metavar="QUOTA", help="CPU quota: 50%, 300% (of one CPU), all-but-one.")
+def set_command(target: str, memory: str | None, cpu: str | None) -> None:
+    """Change a running app's limits now, until it exits; prints them before → after.
+
+    The values are those of ssc's --memory and --cpu; a new ceiling drops the app's
+    MemoryHigh, as ssc --memory does.
+    """
+    from . import running
+    from .limits import LimitError, parse_cpu_quota, parse_memory
+
+    if memory is None and cpu is None:
+        raise UsageError("nothing to set", hint="give --memory=SIZE, --cpu=QUOTA or both")
+    try:
+        memory_amount = parse_memory(memory) if memory is not None else None
+    except LimitError as error:
+        raise UsageError(f"invalid --memory: {error}") from error
+    try:
+        cpu_quota = parse_cpu_quota(cpu) if cpu is not None else None
+    except LimitError as error:
+        raise UsageError(f"invalid --cpu: {error}") from error
+    for line in running.set_limits(target, memory_amount, cpu_quota):
+        click.echo(line)
+
+
+@cli.command("stop", epilog=_TARGET_HELP)
+@click.argument("target")
+@click.option("--kill", is_flag=True, help="SIGKILL at once, instead of asking it to exit.")
+def stop_command(target: str, kill: bool) -> None:
+    """Stop a contained app: SIGTERM to its processes, SIGKILL to what is left after the
+    manager's stop timeout."""
+    from . import running
+
+    for line in running.stop(target, kill=kill):
+        click.echo(line)
+
+
+@cli.group(context_settings=_CONTEXT, invoke_without_command=True)
+@click.pass_context
+def notify(ctx: click.Context) -> None:
+    """A desktop notification when the kernel stops a process of a contained app at its
+    memory limit: the user service ssc-notify.service, part of the graphical session."""
+    _help_if_no_command(ctx)
+
+
+@notify.command("enable")
+@click.option(
+    "--throttling",
+    is_flag=True,
+    help="Also tell when an app starts being slowed down at its MemoryHigh, near its ceiling.",
+)
+def notify_enable(throttling: bool) -> None:
+    """Install ssc-notify.service, enable it for the graphical session and start it now."""
+    from .notify import service
+
+    for line in service.enable(throttling=throttling):
+        click.echo(line)
+
+
+@notify.command("disable")
+def notify_disable() -> None:
+    """Stop ssc-notify.service, disable it and remove it."""
+    from .notify import service
+
+    for line in service.disable():
+        click.echo(line)
+
+
+# --- launchers and terminals ------------------------------------------------------------------
 
 
 @cli.group(context_settings=_CONTEXT, invoke_without_command=True)

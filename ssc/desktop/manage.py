@@ -70,10 +70,21 @@ def install_entries(names: Iterable[str], profile: str, force: bool) -> Report:
     for desktop_id in dict.fromkeys(desktop_id_argument(name) for name in names):
         plans.append(_plan_entry(desktop_id, profile, force, ssc))
     files.check_writable(files.user_applications_dir())
+    first = not files.installed()
     for plan in plans:
         files.write_atomic(plan.target, plan.text)
     lines = [f"Contained {p.desktop_id} ({profile}): {p.target}" for p in plans]
+    if first:
+        lines += _notify_suggestion()
     return Report(lines, _refresh())
+
+
+def _notify_suggestion() -> list[str]:
+    """Once, with the first contained entry: the watcher that tells when a limit bites."""
+    from ..notify import service
+
+    tip = service.suggestion()
+    return [tip] if tip else []
 
 
 def _plan_entry(desktop_id: str, profile: str, force: bool, ssc: str) -> Planned:

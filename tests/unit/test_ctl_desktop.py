@@ -67,11 +67,25 @@ def test_install_writes_a_contained_entry_that_shadows_the_systems(env: Env) -> 
     result = sscctl("desktop", "install", "--isolation=relaxed", "debian-xterm")
     assert result.exit_code == 0, result.stderr
     target = env.home / "debian-xterm.desktop"
-    assert result.stdout == f"Contained debian-xterm.desktop (relaxed): {target}\n"
+    assert result.stdout.splitlines()[0] == f"Contained debian-xterm.desktop (relaxed): {target}"
     text = target.read_text()
     assert f"Exec={env.ssc} --isolation=relaxed --name=debian-xterm -- xterm\n" in text
     assert "Name[de]=XTerm-Terminal\n" in text
     assert f"X-SSC-Source={env.system / 'debian-xterm.desktop'}\n" in text
+
+
+def test_the_first_install_suggests_the_notifier_once_unless_it_is_in(
+    env: Env, tmp_path: Path
+) -> None:
+    tip = (
+        "Tip: 'sscctl notify enable' shows a notification when a contained app reaches its"
+        " memory limit."
+    )
+    assert sscctl("desktop", "install", "debian-xterm").stdout.splitlines()[1:] == [tip]
+    assert len(sscctl("desktop", "install", "debian-xterm").stdout.splitlines()) == 1
+    sscctl("desktop", "remove", "debian-xterm")
+    put(tmp_path / "config" / "systemd" / "user" / "ssc-notify.service", "[Service]\n")
+    assert len(sscctl("desktop", "install", "debian-xterm").stdout.splitlines()) == 1
 
 
 def test_the_default_profile_is_strict(env: Env) -> None:

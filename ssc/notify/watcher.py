@@ -1,0 +1,379 @@
+"""``ssc-notify``: the watcher behind ``sscctl notify enable``, run as the user service
+``ssc-notify.service``. It tells the user when the kernel stops a process of a contained app
+at the app's memory ceiling (and, with ``--throttling``, when an app is held back at its
+``MemoryHigh``).
+
+It sleeps in one ``epoll`` until something happens: the kernel wakes it when a scope's
+``memory.events`` changes (kernfs signals ``POLLPRI`` on the open file), and the user manager
+when a job of an ssc scope ends (``JobRemoved``, after ``Subscribe``) or a unit goes
+(``UnitRemoved``). Nothing is polled while nothing happens; a resync of the scope list every
+few minutes guards against a missed signal.
+
+It imports neither click nor psutil, and reads processes from ``/proc`` itself: it is meant
+to cost next to nothing for as long as the session lasts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import socket
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import NamedTuple
+
+from jeepney import MatchRule
+from jeepney.io.blocking import DBusConnection
+from jeepney.low_level import HeaderFields, Message
+
+from .. import apps, manager, units, usage
+from ..errors import SscError
+from ..systemd import SYSTEMD, connect
+from . import events
+from .notifications import Notifier
+
+RESYNC_SECONDS = 300.0
+SNAPSHOT_INTERVAL = 0.25  # at most this often per scope, while it presses against its ceiling
+SNAPSHOT_KEPT = 10.0  # a snapshot older than this says nothing about a kill
+USAGE = "usage: ssc-notify [--throttling]\n"
+
+
+class Watched:
+    """One scope being watched: its open ``memory.events`` and what was last seen in it."""
+
+    def __init__(self, unit: str, app_id: str, directory: str, fd: int, seen: usage.MemoryEvents):
+        self.unit = unit
+        self.app_id = app_id
+        self.directory = directory
+        self.fd = fd
+        self.counters = events.Counters(seen)
+        self.processes: dict[int, events.Victim] = {}
+        self.snapshot_at = -1e9
+
+
+class Options(NamedTuple):
+    throttling: bool = False
+
+
+def parse_args(argv: list[str]) -> Options:
+    throttling = False
+    for word in argv:
+        if word == "--throttling":
+            throttling = True
+        elif word in ("-h", "--help"):
+            raise SystemExit(USAGE.rstrip())
+        else:
+            raise SscError(f"unknown option {word!r}", hint=USAGE.strip())
+    return Options(throttling)
+
+
+# --- /proc and the cgroup (the edge) -----------------------------------------------------------
+
+
+def parse_status_size(text: str) -> int:
+    """What the OOM killer weighs, near enough: ``VmRSS`` + ``VmSwap`` of ``/proc/PID/status``."""
+    total = 0
+    for line in text.splitlines():
+        if line.startswith(("VmRSS:", "VmSwap:")):
+            fields = line.split()
+            if len(fields) >= 2 and fields[1].isdigit():
+                total += int(fields[1]) * 1024
+    return total
+
+
+def processes_of(directory: str) -> dict[int, events.Victim]:
+    found = {}
+    for pid in usage.read_procs(directory):
+        try:
+            with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as file:
+                name = file.read().strip()
+            with open(f"/proc/{pid}/status", encoding="utf-8", errors="replace") as file:
+                size = parse_status_size(file.read())
+        except OSError:
+            continue
+        found[pid] = events.Victim(pid, name, size)
+    return found
+
+
+def read_events(fd: int) -> usage.MemoryEvents:
+    """Read the open ``memory.events`` again (which also re-arms its POLLPRI)."""
+    return usage.parse_memory_events(os.pread(fd, 4096, 0).decode("ascii"))
+
+
+def read_number(directory: str, name: str) -> int | None:
+    try:
+        return usage.parse_limit(usage.read_text(os.path.join(directory, name)))
+    except (OSError, ValueError):
+        return None
+
+
+def notify_ready() -> None:
+    """``sd_notify(READY=1)``: the unit (Type=notify) is started once the watch is up."""
+    path = os.environ.get("NOTIFY_SOCKET")
+    if not path:
+        return
+    address = "\0" + path[1:] if path.startswith("@") else path
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.connect(address)
+        sock.sendall(b"READY=1")
+
+
+# --- the watcher -------------------------------------------------------------------------------
+
+
+class Watcher:
+    def __init__(
+        self,
+        connection: DBusConnection,
+        options: Options,
+        log: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.connection = connection
+        self.options = options
+        self.log = log
+        self.clock = clock
+        self.notifier = Notifier(connection, log)
+        self.folder = events.Folder()
+        self.watched: dict[str, Watched] = {}
+        self.by_fd: dict[int, Watched] = {}
+        self.apps: dict[str, apps.App] = {}
+        self.throttled_at: dict[str, float] = {}
+        self.signals: deque[Message] = deque()
+        self.epoll = select.epoll()
+        self.bus_fd = connection.sock.fileno()
+        self.epoll.register(self.bus_fd, select.EPOLLIN)
+        self.resync_at = 0.0
+
+    # --- setup and the scope list
+
+    def listen(self) -> None:
+        """Signals first, then the list (as gsd-systemd-notify does): no scope is missed."""
+        for member in ("JobRemoved", "UnitRemoved"):
+            rule = MatchRule(
+                type="signal",
+                sender=SYSTEMD.bus_name,
+                interface=SYSTEMD.interface,
+                member=member,
+                path=SYSTEMD.object_path,
+            )
+            manager.add_match(self.connection, rule)
+            # jeepney's own filter compares the sender literally; the bus filters by name.
+            local = MatchRule(
+                type="signal", interface=SYSTEMD.interface, member=member, path=SYSTEMD.object_path
+            )
+            self.connection.filter(local, queue=self.signals)
+        manager.subscribe(self.connection)
+        self.sync(first=True)
+
+    def sync(self, *, first: bool = False) -> None:
+        """Watch every running ssc scope, and stop watching those that are gone.
+
+        A scope found after the first sync started after the watcher did, so whatever its
+        counters show happened since: a kill before its watch was up is told all the same.
+        """
+        running = {e.name: e for e in manager.list_scopes(self.connection)}
+        for unit in set(self.watched) - set(running):
+            self.drop(unit)
+        for unit, entry in running.items():
+            if unit not in self.watched:
+                self.add(unit, entry.path, new=not first)
+        self.resync_at = self.clock() + RESYNC_SECONDS
+
+    def add(self, unit: str, path: str, *, new: bool) -> None:
+        app_id = units.app_id_of(unit)
+        if app_id is None:
+            return
+        try:
+            group = manager.get_property(
+                self.connection, path, manager.SCOPE_INTERFACE, "ControlGroup"
+            )
+        except manager.BusError:
+            return  # gone since it was listed
+        if not group:
+            return
+        directory = usage.cgroup_directory(group)
+        try:
+            fd = os.open(os.path.join(directory, "memory.events"), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as error:
+            self.log(f"{unit}: cannot watch memory.events: {error.strerror}")
+            return
+        try:
+            seen = read_events(fd)
+            self.epoll.register(fd, select.EPOLLPRI)
+        except OSError:
+            os.close(fd)
+            return
+        watched = Watched(unit, app_id, directory, fd, usage.MemoryEvents() if new else seen)
+        self.watched[unit] = watched
+        self.by_fd[fd] = watched
+        if new and seen != usage.MemoryEvents():
+            self.on_memory_events(watched)
+
+    def drop(self, unit: str) -> None:
+        watched = self.watched.pop(unit, None)
+        if watched is None:
+            return
+        del self.by_fd[watched.fd]
+        with contextlib.suppress(OSError):
+            self.epoll.unregister(watched.fd)
+        os.close(watched.fd)
+        if not any(w.app_id == watched.app_id for w in self.watched.values()):
+            self.apps.pop(watched.app_id, None)  # its desktop entry may change before it is back
+
+    def app(self, app_id: str) -> apps.App:
+        if app_id not in self.apps:
+            self.apps[app_id] = apps.lookup(app_id)
+        return self.apps[app_id]
+
+    # --- events
+
+    def on_memory_events(self, watched: Watched) -> None:
+        try:
+            change = watched.counters.update(read_events(watched.fd))
+        except OSError:
+            self.drop(watched.unit)  # the cgroup was removed
+            return
+        now = self.clock()
+        earlier = watched.processes if now - watched.snapshot_at <= SNAPSHOT_KEPT else {}
+        if change.at_ceiling and now - watched.snapshot_at >= SNAPSHOT_INTERVAL:
+            watched.processes = processes_of(watched.directory)
+            watched.snapshot_at = now
+        if change.kills:
+            # The victim may be gone from the snapshot just taken: the earlier one has it.
+            before = {**earlier, **watched.processes} or processes_of(watched.directory)
+            limit = read_number(watched.directory, "memory.max")
+            peak = read_number(watched.directory, "memory.peak")
+            kill = events.Kill(
+                change.kills, change.at_limit and limit is not None, limit, peak, before
+            )
+            self.log(f"{watched.unit}: the kernel killed {change.kills} process(es)")
+            self.folder.add(watched.app_id, kill, now)
+            watched.processes = {}
+            watched.snapshot_at = -1e9
+        elif self.options.throttling and change.throttled:
+            self.on_throttled(watched, now)
+
+    def on_throttled(self, watched: Watched, now: float) -> None:
+        if not events.should_warn_throttled(self.throttled_at.get(watched.app_id), now):
+            return
+        self.throttled_at[watched.app_id] = now
+        limit = read_number(watched.directory, "memory.max") or read_number(
+            watched.directory, "memory.high"
+        )
+        current = read_number(watched.directory, "memory.current") or 0
+        app = self.app(watched.app_id)
+        self.notifier.send(events.throttle_notice(app.name, limit, current), app)
+
+    def on_signal(self, message: Message) -> None:
+        member = message.header.fields.get(HeaderFields.member)
+        if member == "JobRemoved":
+            _id, _job, unit, _result = message.body
+        else:
+            unit, _path = message.body
+        if units.app_id_of(unit) is None:
+            return
+        if member == "UnitRemoved":
+            self.drop(unit)
+        else:
+            self.sync()
+
+    def flush(self) -> None:
+        now = self.clock()
+        for pending in self.folder.take_due(now):
+            alive_pids: set[int] = set()
+            alive = False
+            for watched in self.watched.values():
+                if watched.app_id == pending.app_id:
+                    alive = True
+                    alive_pids.update(usage.read_procs(watched.directory))
+            named = events.victims(pending.before, alive_pids, pending.kills)
+            app = self.app(pending.app_id)
+            shown = self.folder.current(pending.app_id, now)
+            count = pending.kills + (shown.kills if shown else 0)
+            all_named = (*(shown.victims if shown else ()), *named)
+            notice = events.kill_notice(
+                app.name,
+                count,
+                all_named,
+                at_limit=pending.at_limit,
+                limit=pending.limit,
+                peak=pending.peak,
+                alive=alive,
+            )
+            replaces = shown.notification_id if shown else 0
+            notification_id = self.notifier.send(notice, app, replaces)
+            self.log(f"{app.app_id}: {notice.summary}: {notice.body}")
+            if notification_id is not None:
+                self.folder.told(pending.app_id, notification_id, now, count, all_named)
+        self.folder.forget_old(now)
+
+    # --- the loop
+
+    def drain_bus(self) -> None:
+        """Take in every message the connection has, buffered or waiting on the socket."""
+        while True:
+            try:
+                self.connection.recv_messages(timeout=0)
+            except TimeoutError:
+                return
+
+    def timeout(self) -> float:
+        now = self.clock()
+        wake = min(self.resync_at, self.folder.next_due() or self.resync_at)
+        return max(0.0, wake - now)
+
+    def settle(self) -> None:
+        """Handle every signal there is; what handling one sends may bring more in."""
+        while True:
+            self.drain_bus()
+            if not self.signals:
+                return
+            while self.signals:
+                self.on_signal(self.signals.popleft())
+
+    def run_once(self) -> None:
+        self.settle()
+        for fd, mask in self.epoll.poll(self.timeout()):
+            if fd == self.bus_fd:
+                if mask & (select.EPOLLHUP | select.EPOLLERR):
+                    raise SscError("the session bus went away")
+                continue  # read by settle(), at the top of the next round
+            watched = self.by_fd.get(fd)
+            if watched is not None:
+                self.on_memory_events(watched)
+        self.flush()
+        if self.clock() >= self.resync_at:
+            self.sync()
+
+    def run(self) -> None:
+        while True:
+            self.run_once()
+
+
+def _log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``ssc-notify``."""
+    try:
+        options = parse_args(sys.argv[1:] if argv is None else argv)
+        connection = connect()
+        watcher = Watcher(connection, options, _log)
+        watcher.listen()
+        _log(f"ssc-notify: watching {len(watcher.watched)} ssc scope(s)")
+        notify_ready()
+        watcher.run()
+    except SscError as error:
+        print(error.render("ssc-notify"), file=sys.stderr)
+        return error.exit_code
+    except (OSError, ConnectionError) as error:
+        print(f"ssc-notify: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0

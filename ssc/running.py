@@ -1,0 +1,311 @@
+"""What ``sscctl ps``, ``top``, ``set`` and ``stop`` do, in terms of the manager edge
+(``ssc.manager``), the cgroup readers (``ssc.usage``) and the pure modules.
+
+``set`` and ``stop`` check everything first (the values, then the TARGET against what runs)
+and change nothing when any of it is wrong; ``set`` then reads the cgroup back until the
+kernel holds the new values, as the launcher does after it starts a scope.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, NamedTuple
+
+from jeepney.io.blocking import DBusConnection
+
+from . import apps, manager, units, usage
+from .errors import SscError
+from .limits import UINT32_MAX, USEC_PER_SEC, Amount, Bytes, CpuQuota, cpu_quota_usec
+from .profiles import Limits
+from .report import Process, Status, short_size
+from .systemd import connect
+
+if TYPE_CHECKING:
+    from .processes import Sampler
+
+SAMPLE_SECONDS = 0.5  # ps: CPU use is measured over this long
+CONFIRM_SECONDS = 5.0  # set: how long the kernel may take to hold the new values
+NO_LIMIT = 2**64 - 1  # what systemd reads as "infinity" for MemoryHigh and the like
+DELEGATION_HINT = (
+    "your user manager lacks the cpu or memory controller: see contrib/systemd/ in ssc's sources"
+)
+
+
+class Sampling(NamedTuple):
+    at: float  # time.monotonic()
+    usage: usage.Usage
+
+
+def scopes(
+    connection: DBusConnection, cache: dict[str, apps.Scope] | None = None
+) -> list[apps.Scope]:
+    """The ssc scopes running now, with their app and cgroup (``cache`` spares ``top`` the
+    per-unit calls for scopes it has seen)."""
+    found = []
+    names: dict[str, apps.App] = {}
+    for entry in manager.list_scopes(connection):
+        if cache is not None and entry.name in cache:
+            found.append(cache[entry.name])
+            continue
+        app_id = units.app_id_of(entry.name)
+        if app_id is None:
+            continue
+        try:
+            group = manager.get_property(
+                connection, entry.path, manager.SCOPE_INTERFACE, "ControlGroup"
+            )
+            since = manager.get_property(
+                connection, entry.path, manager.UNIT_INTERFACE, "ActiveEnterTimestamp"
+            )
+        except manager.BusError:
+            continue  # gone since it was listed
+        if not group:
+            continue
+        if app_id not in names:
+            names[app_id] = apps.lookup(app_id)
+        scope = apps.Scope(
+            entry.name,
+            names[app_id],
+            units.profile_of(entry.description),
+            usage.cgroup_directory(group),
+            int(since) or None,
+        )
+        found.append(scope)
+        if cache is not None:
+            cache[entry.name] = scope
+    return found
+
+
+def read(scope: apps.Scope) -> Sampling | None:
+    try:
+        return Sampling(time.monotonic(), usage.read_usage(scope.cgroup))
+    except usage.ScopeGone:
+        return None
+
+
+def status(
+    scope: apps.Scope,
+    before: Sampling | None,
+    after: Sampling,
+    sample_processes: Callable[[list[int]], list[Process]] | None = None,
+) -> Status:
+    cpu = usage.cpu_percent(before.usage, after.usage, after.at - before.at) if before else None
+    since = scope.since_usec
+    age = time.time() - since / USEC_PER_SEC if since else None
+    pids = usage.read_procs(scope.cgroup)
+    processes = sample_processes(pids) if sample_processes is not None else None
+    return Status(scope, after.usage, pids, cpu, age, processes)
+
+
+def ps(*, verbose: bool) -> list[Status]:
+    """Every running scope, with CPU use measured over half a second."""
+    connection = connect()
+    try:
+        found = scopes(connection)
+    finally:
+        connection.close()
+    sampler = _sampler() if verbose else None
+    first = {scope.unit: read(scope) for scope in found}
+    if sampler is not None:
+        for scope in found:
+            sampler.sample(usage.read_procs(scope.cgroup))
+    if found:
+        time.sleep(SAMPLE_SECONDS)
+    statuses = []
+    for scope in found:
+        second = read(scope)
+        if second is None:
+            continue
+        sample = sampler.sample if sampler is not None else None
+        statuses.append(status(scope, first[scope.unit], second, sample))
+    return statuses
+
+
+def top(interval: float) -> Iterator[list[Status]]:
+    """Every ``interval`` seconds, every running scope and its processes (the first after a
+    short first interval, so that it has CPU figures too)."""
+    sampler = _sampler()
+    cache: dict[str, apps.Scope] = {}
+    last: dict[str, Sampling] = {}
+    connection = connect()
+    try:
+        first = True
+        while True:
+            found = scopes(connection, cache)
+            statuses = []
+            readings: dict[str, Sampling] = {}
+            for scope in found:
+                now = read(scope)
+                if now is None:
+                    continue
+                readings[scope.unit] = now
+                statuses.append(status(scope, last.get(scope.unit), now, sampler.sample))
+            last = readings
+            for unit in set(cache) - set(readings):
+                del cache[unit]
+            sampler.keep_only(pid for s in statuses for pid in s.pids)
+            if first:
+                first = False
+                time.sleep(min(interval, SAMPLE_SECONDS))
+                continue
+            yield statuses
+            time.sleep(interval)
+    finally:
+        connection.close()
+
+
+def _sampler() -> Sampler:
+    from .processes import Sampler  # psutil: only where per-process figures are asked for
+
+    return Sampler()
+
+
+# --- set ---------------------------------------------------------------------------------------
+
+
+def expected_memory(amount: Amount, page: int, physical: int) -> int:
+    """What ``memory.max`` holds for ``amount``: whole pages; a share as systemd computes it."""
+    if isinstance(amount, Bytes):
+        return amount.value // page * page
+    return physical * amount.scale() // UINT32_MAX // page * page
+
+
+def memory_holds(actual: int | None, expected: int, page: int) -> bool:
+    """Whether ``memory.max`` holds ``expected``: to the page, or within 1 % for a share, which
+    systemd computes from its own view of physical memory."""
+    return actual is not None and abs(actual - expected) <= max(page, expected // 100)
+
+
+def cpu_holds(actual_percent: float | None, quota_usec: int) -> bool:
+    if actual_percent is None:
+        return False
+    per_second = actual_percent * USEC_PER_SEC / 100
+    return abs(per_second - quota_usec) <= quota_usec // 100 + 1000
+
+
+def change_properties(
+    memory: Amount | None, cpu: CpuQuota | None, cpu_count: int
+) -> list[units.Property]:
+    """The wire properties for ``set``: as the launcher sends them; a new ceiling also drops
+    ``MemoryHigh``, as ``ssc --memory`` does (it was placed relative to the old ceiling)."""
+    properties = units.resource_properties(Limits(cpu_quota=cpu, memory_max=memory), cpu_count)
+    if memory is not None:
+        properties.append(units.Property("MemoryHigh", "t", NO_LIMIT))
+    return properties
+
+
+def describe_change(before: usage.Usage, after: usage.Usage, memory: bool, cpu: bool) -> str:
+    """``memory 256M → 300M, CPU 150% → 50%``."""
+
+    def size(value: int | None) -> str:
+        return "none" if value is None else short_size(value)
+
+    def quota(value: float | None) -> str:
+        return "none" if value is None else f"{value:.0f}%"
+
+    parts = []
+    if memory:
+        parts.append(f"memory {size(before.memory_max)} → {size(after.memory_max)}")
+        if before.memory_high is not None:
+            parts.append(f"MemoryHigh {size(before.memory_high)} → {size(after.memory_high)}")
+    if cpu:
+        parts.append(f"CPU {quota(before.cpu_quota)} → {quota(after.cpu_quota)}")
+    return ", ".join(parts)
+
+
+def set_limits(target: str, memory: Amount | None, cpu: CpuQuota | None) -> list[str]:
+    cpu_count = os.cpu_count() or 1
+    page = os.sysconf("SC_PAGE_SIZE")
+    physical = os.sysconf("SC_PHYS_PAGES") * page
+    properties = change_properties(memory, cpu, cpu_count)
+    connection = connect()
+    try:
+        chosen = apps.resolve(target, scopes(connection))
+        befores = {scope.unit: _usage_or_gone(scope) for scope in chosen}
+        lines = []
+        for scope in chosen:
+            manager.set_properties(connection, scope.unit, properties)
+            after = _confirm(scope, memory, cpu, cpu_count, page, physical)
+            before = befores[scope.unit]
+            change = describe_change(before, after, memory is not None, cpu is not None)
+            lines.append(f"{scope.app.name} ({scope.unit}): {change}")
+        return lines
+    finally:
+        connection.close()
+
+
+def _usage_or_gone(scope: apps.Scope) -> usage.Usage:
+    try:
+        return usage.read_usage(scope.cgroup)
+    except usage.ScopeGone as error:
+        raise SscError(f"{scope.unit}: the app exited") from error
+
+
+def _confirm(
+    scope: apps.Scope,
+    memory: Amount | None,
+    cpu: CpuQuota | None,
+    cpu_count: int,
+    page: int,
+    physical: int,
+) -> usage.Usage:
+    """The cgroup's reading once it holds the new values (the manager applies them a moment
+    after it replies); an error naming the value when it does not."""
+    memory_wanted = expected_memory(memory, page, physical) if memory is not None else None
+    cpu_wanted = cpu_quota_usec(cpu, cpu_count) if cpu is not None else None
+    deadline = time.monotonic() + CONFIRM_SECONDS
+    while True:
+        now = _usage_or_gone(scope)
+        memory_ok = memory_wanted is None or memory_holds(now.memory_max, memory_wanted, page)
+        cpu_ok = cpu_wanted is None or cpu_holds(now.cpu_quota, cpu_wanted)
+        if memory_ok and cpu_ok:
+            return now
+        if time.monotonic() > deadline:
+            if not memory_ok:
+                held = "max" if now.memory_max is None else str(now.memory_max)
+                raise SscError(
+                    f"{scope.unit}: memory.max is {held}, not the requested {memory}",
+                    hint=DELEGATION_HINT,
+                )
+            raise SscError(
+                f"{scope.unit}: cpu.max allows {now.cpu_quota}% of a CPU, not the requested {cpu}",
+                hint=DELEGATION_HINT,
+            )
+        time.sleep(0.05)
+
+
+# --- stop --------------------------------------------------------------------------------------
+
+
+def stop(target: str, *, kill: bool) -> list[str]:
+    connection = connect()
+    try:
+        chosen = apps.resolve(target, scopes(connection))
+        lines = []
+        for scope in chosen:
+            _stop_one(connection, scope.unit, kill)
+            verb = "Killed" if kill else "Stopped"
+            lines.append(f"{verb} {scope.app.name} ({scope.unit})")
+        return lines
+    finally:
+        connection.close()
+
+
+def _stop_one(connection: DBusConnection, unit: str, kill: bool) -> None:
+    """Stop the scope (its processes get SIGTERM, then SIGKILL after the manager's stop
+    timeout); with ``kill``, SIGKILL at once. A scope that is gone meanwhile is stopped."""
+    try:
+        if kill:
+            manager.kill(connection, unit, signal.SIGKILL)
+        result = manager.run_job(connection, "StopUnit", unit)
+    except manager.BusError as error:
+        if error.name == manager.NO_SUCH_UNIT:
+            return
+        raise
+    if result != "done":
+        raise SscError(
+            f"Failed to stop {unit}: job {result}", hint=f"see: journalctl --user -u {unit}"
+        )
