@@ -77,17 +77,10 @@ def supervisor_memory() -> str:
             if time.monotonic() > deadline or proc.poll() is not None:
                 sys.exit("ssc did not start its app under a supervisor")
             time.sleep(0.05)
-        status = _fields(f"/proc/{proc.pid}/status")
-        rollup = _fields(f"/proc/{proc.pid}/smaps_rollup")
+        return _memory_line("supervisor while its app runs", proc.pid)
     finally:
         proc.kill()
         proc.wait()
-    private = rollup["Private_Clean"] + rollup["Private_Dirty"]
-    return (
-        f"supervisor while its app runs: RSS {status['VmRSS']} KiB "
-        f"(anonymous {status['RssAnon']} KiB, file {status['RssFile']} KiB), "
-        f"private {private} KiB, PSS {rollup['Pss']} KiB"
-    )
 
 
 def proxy_memory() -> str:
@@ -99,16 +92,10 @@ def proxy_memory() -> str:
             if time.monotonic() > deadline or proc.poll() is not None:
                 sys.exit("ssc did not start a bus proxy under strict")
             time.sleep(0.05)
-        status = _fields(f"/proc/{proxies[0]}/status")
-        rollup = _fields(f"/proc/{proxies[0]}/smaps_rollup")
+        return _memory_line("bus proxy under strict", proxies[0])
     finally:
         proc.kill()
         proc.wait()
-    private = rollup["Private_Clean"] + rollup["Private_Dirty"]
-    return (
-        f"bus proxy under strict: RSS {status['VmRSS']} KiB "
-        f"(anonymous {status['RssAnon']} KiB), private {private} KiB, PSS {rollup['Pss']} KiB"
-    )
 
 
 def proxy_start_time(runs: int) -> str:
@@ -163,6 +150,16 @@ def _runs_sleep(pids: list[int]) -> bool:
         except OSError:
             pass
     return False
+
+
+def _memory_line(label: str, pid: int) -> str:
+    status = _fields(f"/proc/{pid}/status")
+    rollup = _fields(f"/proc/{pid}/smaps_rollup")
+    private = rollup["Private_Clean"] + rollup["Private_Dirty"]
+    return (
+        f"{label}: RSS {status['VmRSS']} KiB (anonymous {status['RssAnon']} KiB, "
+        f"file {status['RssFile']} KiB), private {private} KiB, PSS {rollup['Pss']} KiB"
+    )
 
 
 def _fields(path: str) -> dict[str, int]:

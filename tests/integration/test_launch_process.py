@@ -9,7 +9,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -188,7 +190,26 @@ def _read_until(fd: int, needle: bytes, timeout: float = 60) -> bytes:
     return seen
 
 
-def _interactive_shell(*options: str) -> tuple[subprocess.Popen[bytes], int]:
+class Terminal:
+    """A pty whose controlling side the test holds, and the shell ssc started on it."""
+
+    def __init__(self, shell: subprocess.Popen[bytes], fd: int) -> None:
+        self.shell, self.fd, self.open = shell, fd, True
+
+    def type(self, text: str) -> None:
+        os.write(self.fd, text.encode())
+
+    def read_until(self, needle: str) -> str:
+        return _read_until(self.fd, needle.encode()).decode(errors="replace")
+
+    def hang_up(self) -> None:
+        """Close the terminal, as a closed tab does: the kernel hangs up the session."""
+        os.close(self.fd)
+        self.open = False
+
+
+@contextmanager
+def interactive_shell(*options: str) -> Iterator[Terminal]:
     """``ssc --isolation=relaxed /bin/bash -i`` on a new pty, as a terminal tab starts it.
 
     ``setsid --ctty`` makes the pty the shell's controlling terminal, as a terminal does.
@@ -202,61 +223,58 @@ def _interactive_shell(*options: str) -> tuple[subprocess.Popen[bytes], int]:
         env={**os.environ, "PS1": "ssc-prompt$ "},
     )
     os.close(terminal)
-    return shell, controller
+    tab = Terminal(shell, controller)
+    try:
+        yield tab
+    finally:
+        if tab.open:
+            tab.hang_up()
+        shell.kill()
+        shell.wait()
+
+
+PROMPT = "ssc-prompt$ "
 
 
 def test_interactive_shell_under_a_pty_has_its_own_scope_and_job_control(user_manager: str) -> None:
-    shell, fd = _interactive_shell()
-    try:
-        _read_until(fd, b"ssc-prompt$ ")
-        os.write(fd, b"cat /proc/$$/cgroup; set -o | grep ^monitor\n")
-        output = _read_until(fd, b"ssc-prompt$ ")
-        assert SCOPE.search(output.decode().split("\n")[1].strip()), output
-        assert re.search(rb"monitor\s+on", output), output
-        os.write(fd, b"sleep 300\n")
+    with interactive_shell() as tab:
+        tab.read_until(PROMPT)
+        tab.type("cat /proc/$$/cgroup; set -o | grep ^monitor\n")
+        output = tab.read_until(PROMPT)
+        assert SCOPE.search(output.split("\n")[1].strip()), output
+        assert re.search(r"monitor\s+on", output), output
+        tab.type("sleep 300\n")
         time.sleep(2)
-        os.write(fd, b"\x1a")  # Ctrl-Z: the terminal stops the foreground job
-        output = _read_until(fd, b"ssc-prompt$ ")
-        assert b"Stopped" in output, output
-        os.write(fd, b"kill -9 %1\n")
-        _read_until(fd, b"ssc-prompt$ ")
-        os.write(fd, b"exit 7\n")
-        assert shell.wait(timeout=60) == 7
-    finally:
-        os.close(fd)
-        shell.kill()
-        shell.wait()
+        tab.type("\x1a")  # Ctrl-Z: the terminal stops the foreground job
+        assert "Stopped" in tab.read_until(PROMPT)
+        tab.type("kill -9 %1\n")
+        tab.read_until(PROMPT)
+        tab.type("exit 7\n")
+        assert tab.shell.wait(timeout=60) == 7
 
 
 def test_ctrl_c_reaches_only_the_foreground_job_and_the_shell_lives_on(user_manager: str) -> None:
-    shell, fd = _interactive_shell()
-    try:
-        _read_until(fd, b"ssc-prompt$ ")
-        os.write(fd, b"sleep 3001\n")
+    with interactive_shell() as tab:
+        tab.read_until(PROMPT)
+        tab.type("sleep 3001\n")
         time.sleep(2)
-        os.write(fd, b"\x03")  # Ctrl-C: the terminal interrupts the foreground job
-        _read_until(fd, b"ssc-prompt$ ")
-        os.write(fd, b"echo status=$?\n")
-        assert b"status=130" in _read_until(fd, b"ssc-prompt$ ")
-        os.write(fd, b"exit 3\n")
-        assert shell.wait(timeout=60) == 3
-    finally:
-        os.close(fd)
-        shell.kill()
-        shell.wait()
+        tab.type("\x03")  # Ctrl-C: the terminal interrupts the foreground job
+        tab.read_until(PROMPT)
+        tab.type("echo status=$?\n")
+        assert "status=130" in tab.read_until(PROMPT)
+        tab.type("exit 3\n")
+        assert tab.shell.wait(timeout=60) == 3
 
 
 def test_closing_the_terminal_ends_the_shell_and_its_foreground_job(user_manager: str) -> None:
-    shell, fd = _interactive_shell()
     marker = f"sleep {3000 + os.getpid() % 1000}"
-    try:
-        _read_until(fd, b"ssc-prompt$ ")
-        os.write(fd, marker.encode() + b"\n")
+    with interactive_shell() as tab:
+        tab.read_until(PROMPT)
+        tab.type(marker + "\n")
         time.sleep(2)
         assert subprocess.run(["pgrep", "-fx", marker]).returncode == 0
-    finally:
-        os.close(fd)  # the terminal goes away: the kernel hangs up the session
-    shell.wait(timeout=60)
+        tab.hang_up()
+        tab.shell.wait(timeout=60)
     deadline = time.monotonic() + 30
     while subprocess.run(["pgrep", "-fx", marker]).returncode == 0:
         assert time.monotonic() < deadline, "the foreground job outlived its terminal"
@@ -267,31 +285,21 @@ def test_a_tab_moved_by_its_terminal_keeps_its_shell_contained_and_alive_past_an
     user_manager: str,
 ) -> None:
     """As VTE does: the tab's process is moved into vte-spawn-*.scope right after its exec."""
-    shell, fd = _interactive_shell("--memory=64M")
-    try:
-        move_pid(vte_scope(), shell.pid)
-        _read_until(fd, b"ssc-prompt$ ")
+    with interactive_shell("--memory=64M") as tab:
+        move_pid(vte_scope(), tab.shell.pid)
+        tab.read_until(PROMPT)
         hog = "b = bytearray(640 << 20); b[::4096] = b'x' * len(b[::4096]); print('survived')"
-        os.write(
-            fd,
-            f'cat /proc/$$/cgroup; {sys.executable} -c "{hog}"; echo "child exited $?"\n'.encode(),
-        )
-        output = (
-            _read_until(fd, b"child exited").decode() + _read_until(fd, b"ssc-prompt$ ").decode()
-        )
+        tab.type(f'cat /proc/$$/cgroup; {sys.executable} -c "{hog}"; echo "child exited $?"\n')
+        output = tab.read_until("child exited") + tab.read_until(PROMPT)
         cgroup = re.search(r"^0::(\S+)", output, re.MULTILINE)
         assert cgroup, output
         assert SCOPE.search(cgroup.group(1)), output
         assert "child exited 137" in output, output
         assert "survived" not in [line.strip() for line in output.splitlines()], output
-        os.write(fd, b"echo alive\n")
-        assert b"alive" in _read_until(fd, b"ssc-prompt$ ")
-        os.write(fd, b"exit 7\n")
-        assert shell.wait(timeout=60) == 7
-    finally:
-        os.close(fd)
-        shell.kill()
-        shell.wait()
+        tab.type("echo alive\n")
+        assert "alive" in tab.read_until(PROMPT)
+        tab.type("exit 7\n")
+        assert tab.shell.wait(timeout=60) == 7
 
 
 def test_two_shells_get_two_scopes(user_manager: str) -> None:

@@ -98,6 +98,9 @@ def qemu_command(image: Image, accel: str, run_dir: Path) -> list[str]:
             "console=ttyS0 8250.nr_uarts=1 loglevel=4",
             "systemd.show_status=auto systemd.wants=ssc-vm-runner.service",
             "random.trust_cpu=on",
+            # A kernel that crashes (software emulation sometimes breaks the kernel's live
+            # patching of its own code) ends the run at once instead of hanging until timeout.
+            "panic=-1 oops=panic",
         ]
     )
     return [
@@ -190,8 +193,8 @@ def _follow_phases(
         phases.seconds[f"{phase} (unfinished)"] = now - phase_start
         if proc.poll() is not None:
             raise BedError(
-                f"qemu exited ({proc.returncode}) during {phase} before the command finished\n"
-                + _diagnostics(run_dir)
+                f"{_why_qemu_exited(run_dir, proc.returncode)} during {phase} before the command "
+                "finished\n" + _diagnostics(run_dir)
             )
         if phase == "boot" and elapsed > boot_timeout:
             raise BedError(
@@ -200,6 +203,16 @@ def _follow_phases(
         if elapsed > run_timeout:
             raise BedError(f"the run took longer than {run_timeout:.0f}s during {phase}")
         time.sleep(0.1)
+
+
+GUEST_CRASHED = "the guest kernel crashed"
+
+
+def _why_qemu_exited(run_dir: Path, returncode: int) -> str:
+    console = (run_dir / "console.log").read_text(errors="replace")
+    if "Kernel panic" in console or "Oops:" in console:
+        return f"{GUEST_CRASHED} (an emulator or kernel fault, not a test result)"
+    return f"qemu exited ({returncode})"
 
 
 def _diagnostics(run_dir: Path) -> str:
