@@ -24,12 +24,14 @@ Usage: ssc [OPTIONS] [--] COMMAND [ARG]...
 
   Start COMMAND in its own systemd scope, with a CPU quota and a memory ceiling, so that
   it cannot take the desktop down with it. It runs as you, with your environment, working
-  directory and terminal; ssc becomes the program, so its exit status is the program's.
+  directory and terminal; signals sent to ssc reach it, and ssc exits as it does. When one
+  of its processes runs over the ceiling, that process is killed and the rest lives on.
   No root, no sudo: ssc asks your own systemd user manager over D-Bus.
 
 Options:
   --isolation=PROFILE  strict (default): CPU on all cores but one, memory at 70% of RAM,
-                       a private /tmp and no new privileges (via bubblewrap);
+                       limits the program cannot lift, a filtered session bus, a private
+                       /tmp and no new privileges (bubblewrap, xdg-dbus-proxy);
                        relaxed: memory at 70% of RAM only, fit for shells and builds;
                        or a profile of yours in ~/.config/ssc/profiles/NAME.toml
   --cpu=QUOTA          CPU quota in percent of one CPU (50%, 150%) or all-but-one
@@ -44,7 +46,7 @@ Options:
 Profiles are TOML files: built-in ones in ssc/profiles/, yours in
 $XDG_CONFIG_HOME/ssc/profiles/ (a file named like a built-in one overrides its keys).
 Limits use systemd's names and syntax: CPUQuota, MemoryMax, MemoryHigh, MemorySwapMax,
-TasksMax, CPUWeight.
+TasksMax, CPUWeight, OOMPolicy; a [bus] table lists the session bus names strict allows.
 
 Examples:
   ssc --isolation=strict firefox
