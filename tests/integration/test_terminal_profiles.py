@@ -134,9 +134,7 @@ def test_the_profiles_command_gives_a_shell_in_its_own_scope(
     )
     assert result.returncode == 0, result.stderr
     shell = re.escape(Path(login_shell).name)
-    assert re.search(rf"/app-ssc-{shell}-[0-9]{{20}}\.scope$", result.stdout, re.M), (
-        result.stdout
-    )
+    assert re.search(rf"/app-ssc-{shell}-[0-9]{{20}}\.scope$", result.stdout, re.M), result.stdout
 
 
 @pytest.mark.parametrize("app", TERMINALS)
