@@ -24,7 +24,7 @@ from jeepney.low_level import Message
 from jeepney.wrappers import DBusErrorResponse
 
 from .errors import SscError
-from .systemd import SYSTEMD
+from .systemd import SYSTEMD, job_result, manager_signal_rule
 from .units import Property
 
 SSC_SCOPES = "app-ssc-*.scope"
@@ -85,16 +85,6 @@ def enable_message(names: Sequence[str]) -> Message:
 
 def disable_message(names: Sequence[str]) -> Message:
     return new_method_call(SYSTEMD, "DisableUnitFiles", "asb", (list(names), False))
-
-
-def job_removed_rule(sender: str | None = None) -> MatchRule:
-    return MatchRule(
-        type="signal",
-        sender=sender,
-        interface=SYSTEMD.interface,
-        member="JobRemoved",
-        path=SYSTEMD.object_path,
-    )
 
 
 def unit_entries(body: tuple[Any, ...]) -> list[UnitEntry]:
@@ -180,14 +170,10 @@ def run_job(connection: DBusConnection, method: str, unit: str) -> str:
     """
     what = f"Failed to {method.removesuffix('Unit').lower()} {unit}"
     # The signal may come before the reply: listen first (see ssc.systemd.start_scope).
-    add_match(connection, job_removed_rule(sender=SYSTEMD.bus_name))
-    with connection.filter(job_removed_rule(), queue=deque()) as removed:
+    add_match(connection, manager_signal_rule("JobRemoved", sender=SYSTEMD.bus_name))
+    with connection.filter(manager_signal_rule("JobRemoved"), queue=deque()) as removed:
         job = call(connection, unit_job_message(method, unit), what).body[0]
-        while True:
-            try:
-                signal = connection.recv_until_filtered(removed, timeout=JOB_TIMEOUT)
-            except (OSError, TimeoutError) as error:
-                raise SscError(f"{what}: {error or 'timed out waiting for the job'}") from error
-            _id, path, _unit, result = signal.body
-            if path == job:
-                return str(result)
+        try:
+            return job_result(connection, removed, job, JOB_TIMEOUT)
+        except (OSError, TimeoutError) as error:
+            raise SscError(f"{what}: {error or 'timed out waiting for the job'}") from error

@@ -79,8 +79,9 @@ def start_scope(
     # only systemd's signals to us (the match names its well-known name); jeepney's own filter
     # compares header fields literally, where the sender is systemd's unique name, so it
     # matches without one. The queue holds every launch's JobRemoved, not just ours.
-    _call(connection, message_bus.AddMatch(_job_removed(sender=SYSTEMD.bus_name)), name)
-    with connection.filter(_job_removed(), bufsize=65536) as removed:
+    rule = message_bus.AddMatch(manager_signal_rule("JobRemoved", sender=SYSTEMD.bus_name))
+    _call(connection, rule, name)
+    with connection.filter(manager_signal_rule("JobRemoved"), bufsize=65536) as removed:
         job = _start_first_accepted(connection, name, attempts)
         result = _wait_for_job(connection, removed, job, name)
     if result != "done":
@@ -106,12 +107,18 @@ def _start_first_accepted(
         raise _start_failure(name, error) from error
 
 
-def _job_removed(sender: str | None = None) -> MatchRule:
+def manager_signal_rule(member: str, sender: str | None = None) -> MatchRule:
+    """A signal of the manager's (``JobRemoved``, ``UnitRemoved``…).
+
+    For the bus's AddMatch, name systemd as the ``sender``: the bus routes by well-known name.
+    For jeepney's own filter, leave it out: jeepney compares header fields literally, and the
+    sender there is systemd's unique name.
+    """
     return MatchRule(
         type="signal",
         sender=sender,
         interface=SYSTEMD.interface,
-        member="JobRemoved",
+        member=member,
         path=SYSTEMD.object_path,
     )
 
@@ -131,14 +138,24 @@ def _start_transient_unit(
 
 
 def _wait_for_job(connection: DBusConnection, removed: deque[Message], job: str, name: str) -> str:
-    """The result of ``job`` from its ``JobRemoved(id, job, unit, result)`` signal."""
+    try:
+        return job_result(connection, removed, job, JOB_TIMEOUT)
+    except TimeoutError as error:
+        raise SscError(f"Timed out waiting for {name} to start") from error
+    except OSError as error:  # the bus went away (the session is ending)
+        raise SscError(f"Failed to start transient scope unit {name}: {error}") from error
+
+
+def job_result(
+    connection: DBusConnection, removed: deque[Message], job: str, timeout: float
+) -> str:
+    """The result of ``job`` from its ``JobRemoved(id, job, unit, result)`` signal.
+
+    ``removed`` is the queue of a filter on ``manager_signal_rule("JobRemoved")``; jeepney's
+    TimeoutError and OSError (a lost bus) are left to the caller to put in its own words.
+    """
     while True:
-        try:
-            signal = connection.recv_until_filtered(removed, timeout=JOB_TIMEOUT)
-        except TimeoutError as error:
-            raise SscError(f"Timed out waiting for {name} to start") from error
-        except OSError as error:  # the bus went away (the session is ending)
-            raise SscError(f"Failed to start transient scope unit {name}: {error}") from error
+        signal = connection.recv_until_filtered(removed, timeout=timeout)
         _id, path, _unit, result = signal.body
         if path == job:
             return str(result)

@@ -25,13 +25,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import NamedTuple
 
-from jeepney import MatchRule
 from jeepney.io.blocking import DBusConnection
 from jeepney.low_level import HeaderFields, Message
 
 from .. import apps, manager, units, usage
 from ..errors import SscError
-from ..systemd import SYSTEMD, connect
+from ..systemd import SYSTEMD, connect, manager_signal_rule
 from . import events
 from .notifications import Notifier
 
@@ -153,19 +152,8 @@ class Watcher:
     def listen(self) -> None:
         """Signals first, then the list (as gsd-systemd-notify does): no scope is missed."""
         for member in ("JobRemoved", "UnitRemoved"):
-            rule = MatchRule(
-                type="signal",
-                sender=SYSTEMD.bus_name,
-                interface=SYSTEMD.interface,
-                member=member,
-                path=SYSTEMD.object_path,
-            )
-            manager.add_match(self.connection, rule)
-            # jeepney's own filter compares the sender literally; the bus filters by name.
-            local = MatchRule(
-                type="signal", interface=SYSTEMD.interface, member=member, path=SYSTEMD.object_path
-            )
-            self.connection.filter(local, queue=self.signals)
+            manager.add_match(self.connection, manager_signal_rule(member, SYSTEMD.bus_name))
+            self.connection.filter(manager_signal_rule(member), queue=self.signals)
         manager.subscribe(self.connection)
         self.sync(first=True)
 
