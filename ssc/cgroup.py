@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .errors import SscError
 from .limits import UINT32_MAX, USEC_PER_SEC, Amount, Bytes, cpu_quota_usec
-from .profiles import Limits
+
+if TYPE_CHECKING:
+    from .profiles import Limits
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 DELEGATION_HINT = (
@@ -26,15 +29,32 @@ class LimitNotEnforced(SscError):
     """The scope exists but the kernel does not hold a requested limit."""
 
 
-def own_cgroup(read: Callable[[str], str]) -> str:
-    """This process's cgroup v2 path, e.g. ``/user.slice/…/app.slice/app-ssc-x-….scope``."""
-    for line in read("/proc/self/cgroup").splitlines():
+def cgroup_path(proc_cgroup: str) -> str | None:
+    """The cgroup v2 path in a ``/proc/PID/cgroup`` text (its ``0::`` line), if there is one."""
+    for line in proc_cgroup.splitlines():
         if line.startswith("0::"):
             return line[3:]
-    raise LimitNotEnforced(
-        "this system does not use the unified cgroup hierarchy (cgroup v2)",
-        hint="ssc needs cgroup v2, the default since systemd 247",
-    )
+    return None
+
+
+def cgroup_of(pid: int | str) -> str | None:
+    """A process's cgroup v2 path; None if it cannot be read (gone, or no cgroup v2)."""
+    try:
+        with open(f"/proc/{pid}/cgroup", encoding="utf-8", errors="replace") as f:
+            return cgroup_path(f.read())
+    except OSError:
+        return None
+
+
+def own_cgroup(read: Callable[[str], str]) -> str:
+    """This process's cgroup v2 path, e.g. ``/user.slice/…/app.slice/app-ssc-x-….scope``."""
+    path = cgroup_path(read("/proc/self/cgroup"))
+    if path is None:
+        raise LimitNotEnforced(
+            "this system does not use the unified cgroup hierarchy (cgroup v2)",
+            hint="ssc needs cgroup v2, the default since systemd 247",
+        )
+    return path
 
 
 def verify_scope(unit: str, limits: Limits, cpu_count: int, read: Callable[[str], str]) -> None:

@@ -23,7 +23,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
-from . import launchers, supervise
+from . import cgroup, launchers, supervise
 from .errors import CommandNotExecutable, SscError
 from .limits import Amount, CpuQuota
 
@@ -78,14 +78,14 @@ def launch(request: Request) -> NoReturn:
             hint="run it as your desktop user, without sudo",
         )
     pid = os.getpid()
-    if not launchers.move_is_done(launchers.cgroup_of(pid), launchers.cgroup_of(os.getppid()), pid):
+    if not launchers.move_is_done(cgroup.cgroup_of(pid), cgroup.cgroup_of(os.getppid()), pid):
         supervise.split()  # from here on, this is the child: the supervisor stays outside
     _run_in_own_scope(request)
 
 
 def _run_in_own_scope(request: Request) -> NoReturn:
     # Imported here, after the split: the supervisor never holds D-Bus, TOML or the sandbox.
-    from . import cgroup, units
+    from . import units
     from .profiles import load_profile
     from .programs import resolve_command
 

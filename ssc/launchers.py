@@ -9,7 +9,7 @@ app in place (a terminal tab then keeps its shell as its direct child). Everywhe
 KDE's scopes, whose names do not say which process they were made for, a move still to come,
 any launcher unknown here — ssc keeps a supervisor outside (``ssc.supervise``).
 
-``move_is_done`` is pure; ``cgroup_of`` is the small edge that reads ``/proc``.
+``move_is_done`` is pure; the cgroups it compares are read with ``ssc.cgroup.cgroup_of``.
 """
 
 from __future__ import annotations
@@ -39,15 +39,3 @@ def move_is_done(own_cgroup: str | None, parent_cgroup: str | None, pid: int) ->
     if _TERMINAL_SPAWN.fullmatch(unit):
         return parent_cgroup is not None and parent_cgroup != own_cgroup
     return False
-
-
-def cgroup_of(pid: int | str) -> str | None:
-    """A process's cgroup v2 path (``/proc/PID/cgroup``'s ``0::`` line); None if unreadable."""
-    try:
-        with open(f"/proc/{pid}/cgroup", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("0::"):
-                    return line[3:].rstrip("\n")
-    except OSError:
-        pass
-    return None

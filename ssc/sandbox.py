@@ -29,12 +29,12 @@ import os
 from typing import NamedTuple
 
 from .busproxy import ProxiedBus
+from .cgroup import CGROUP_ROOT
 from .errors import SscError
 from .programs import resolve_command
 
 # Sockets that X11 programs look for under /tmp.
 TMP_SOCKET_DIRS = ("/tmp/.X11-unix", "/tmp/.ICE-unix")
-CGROUP_ROOT = "/sys/fs/cgroup"
 _RELAXED_HINT = "use --isolation=relaxed to run with limits only"
 
 

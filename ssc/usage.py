@@ -18,7 +18,8 @@ import os
 from collections.abc import Callable
 from typing import NamedTuple
 
-CGROUP_ROOT = "/sys/fs/cgroup"
+from .cgroup import CGROUP_ROOT, read_text
+
 UNLIMITED = "max"
 # Errors that mean the cgroup is gone (removed while we read it): not a failure, an exit.
 GONE = frozenset({errno.ENOENT, errno.ENODEV, errno.ESRCH})
@@ -116,11 +117,6 @@ def parse_procs(text: str) -> list[int]:
 def cgroup_directory(control_group: str) -> str:
     """The directory of a unit's ``ControlGroup`` (``/user.slice/…/app-ssc-x-1.scope``)."""
     return CGROUP_ROOT + control_group
-
-
-def read_text(path: str) -> str:
-    with open(path, encoding="ascii") as file:
-        return file.read()
 
 
 def read_usage(directory: str, read: Callable[[str], str] = read_text) -> Usage:

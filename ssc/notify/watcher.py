@@ -28,7 +28,7 @@ from typing import NamedTuple
 from jeepney.io.blocking import DBusConnection
 from jeepney.low_level import HeaderFields, Message
 
-from .. import apps, manager, units, usage
+from .. import apps, cgroup, manager, units, usage
 from ..errors import SscError
 from ..systemd import SYSTEMD, connect, manager_signal_rule
 from . import events
@@ -104,7 +104,7 @@ def read_events(fd: int) -> usage.MemoryEvents:
 
 def read_number(directory: str, name: str) -> int | None:
     try:
-        return usage.parse_limit(usage.read_text(os.path.join(directory, name)))
+        return usage.parse_limit(cgroup.read_text(os.path.join(directory, name)))
     except (OSError, ValueError):
         return None
 

@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from ssc.launchers import cgroup_of, move_is_done
+from ssc.cgroup import cgroup_of
+from ssc.launchers import move_is_done
 
 APPS = "/user.slice/user-1000.slice/user@1000.service/app.slice"
 SHELL = (
