@@ -8,13 +8,15 @@ without ``--name``, the entries whose ``Exec`` runs that same program tell which
 app will ask the bus proxy for.
 
 Only entries named like a bus name (reverse DNS, ``a.b``) can say anything, so only those are
-read. ``program_of`` is pure; ``registered_ids`` is the edge that reads the data directories.
+read. ``program_of`` is pure; ``registered_ids`` is the edge that reads the data directories,
+which ``application_dirs`` finds (for ``ssc.apps`` too).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 
 _ENTRY_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)+", re.ASCII)
 _SUFFIX = ".desktop"
@@ -35,12 +37,11 @@ def program_of(entry_text: str) -> str | None:
     return None
 
 
-def registered_ids(program: str, data_dirs: list[str]) -> list[str]:
+def registered_ids(program: str, application_dirs: list[str]) -> list[str]:
     """IDs of reverse-DNS-named application entries whose ``Exec`` runs ``program``."""
     wanted = os.path.basename(program)
     found: list[str] = []
-    for data_dir in data_dirs:
-        applications = os.path.join(data_dir, "applications")
+    for applications in application_dirs:
         try:
             names = os.listdir(applications)
         except OSError:
@@ -59,8 +60,16 @@ def registered_ids(program: str, data_dirs: list[str]) -> list[str]:
     return found
 
 
-def data_dirs(environ: dict[str, str]) -> list[str]:
-    """``$XDG_DATA_HOME`` then ``$XDG_DATA_DIRS``, with the base directory spec's defaults."""
-    home = environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
-    system = environ.get("XDG_DATA_DIRS") or "/usr/local/share:/usr/share"
-    return [home, *(d for d in system.split(":") if d)]
+def application_dirs(environ: Mapping[str, str]) -> list[str]:
+    """``applications/`` in ``$XDG_DATA_HOME`` then ``$XDG_DATA_DIRS``, as the base directory
+    spec says: its defaults, absolute paths only (a relative one is ignored), each once."""
+    home = environ.get("XDG_DATA_HOME") or os.path.join(
+        environ.get("HOME") or os.path.expanduser("~"), ".local", "share"
+    )
+    dirs = environ.get("XDG_DATA_DIRS") or "/usr/local/share:/usr/share"
+    found: list[str] = []
+    for directory in [home, *dirs.split(":")]:
+        path = os.path.join(directory, "applications")
+        if directory and os.path.isabs(directory) and path not in found:
+            found.append(path)
+    return found

@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
+from .appnames import application_dirs
 from .desktop import ids, keyfile
 from .errors import SscError
 
@@ -124,27 +125,13 @@ def resolve(target: str, scopes: Sequence[Scope]) -> list[Scope]:
 # --- desktop entries (the edge) ----------------------------------------------------------------
 
 
-def data_dirs(environ: Mapping[str, str]) -> list[str]:
-    """``$XDG_DATA_HOME`` then ``$XDG_DATA_DIRS``, each with ``applications/``."""
-    home = environ.get("XDG_DATA_HOME") or os.path.join(
-        environ.get("HOME") or os.path.expanduser("~"), ".local", "share"
-    )
-    dirs = environ.get("XDG_DATA_DIRS") or "/usr/local/share:/usr/share"
-    found: list[str] = []
-    for directory in [home, *dirs.split(":")]:
-        path = os.path.join(directory, "applications")
-        if directory and os.path.isabs(directory) and path not in found:
-            found.append(path)
-    return found
-
-
 def find_entry(app_id: str, environ: Mapping[str, str]) -> keyfile.KeyFile | None:
     """The desktop entry whose ID is ``app_id``, or None (none, or none readable)."""
     try:
         desktop_id = ids.normalize(app_id)
     except ValueError:
         return None
-    for directory in data_dirs(environ):
+    for directory in application_dirs(environ):
         for relative in ids.relative_paths(desktop_id):
             try:
                 with open(os.path.join(directory, relative), encoding="utf-8") as file:

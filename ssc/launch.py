@@ -167,7 +167,7 @@ def _registered_ids(request: Request, program: str) -> list[str]:
         return []
     from . import appnames
 
-    return appnames.registered_ids(program, appnames.data_dirs(dict(os.environ)))
+    return appnames.registered_ids(program, appnames.application_dirs(os.environ))
 
 
 def _private_path(runtime_dir: str, name: str) -> str:

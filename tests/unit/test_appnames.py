@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ssc.appnames import data_dirs, program_of, registered_ids
+from ssc.appnames import application_dirs, program_of, registered_ids
 
 
 @pytest.mark.parametrize(
@@ -40,16 +40,23 @@ def test_reverse_dns_entries_running_the_program_name_its_ids(tmp_path: Path) ->
     entry(system / "applications", "gnome-text-editor.desktop", "gnome-text-editor")  # not DNS
     entry(system / "applications", "org.gnome.Calculator.desktop", "gnome-calculator")
     entry(home / "applications", "org.example.Editor.desktop", "/usr/bin/gnome-text-editor")
-    ids = registered_ids("/usr/bin/gnome-text-editor", [str(home), str(system)])
+    dirs = [str(home / "applications"), str(system / "applications")]
+    ids = registered_ids("/usr/bin/gnome-text-editor", dirs)
     assert ids == ["org.example.Editor", "org.gnome.TextEditor"]
 
 
 def test_missing_directories_and_unreadable_entries_name_nothing(tmp_path: Path) -> None:
     (tmp_path / "applications").mkdir()
     (tmp_path / "applications" / "org.x.Bin.desktop").write_bytes(b"\xff\xfe")
-    assert registered_ids("x", [str(tmp_path / "nowhere"), str(tmp_path)]) == []
+    dirs = [str(tmp_path / "nowhere"), str(tmp_path / "applications")]
+    assert registered_ids("x", dirs) == []
 
 
-def test_data_dirs_follow_the_base_directory_spec() -> None:
-    assert data_dirs({"XDG_DATA_HOME": "/h", "XDG_DATA_DIRS": "/a::/b"}) == ["/h", "/a", "/b"]
-    assert data_dirs({"HOME": "/home/u"})[1:] == ["/usr/local/share", "/usr/share"]
+def test_application_dirs_follow_the_base_directory_spec() -> None:
+    environ = {"XDG_DATA_HOME": "/h", "XDG_DATA_DIRS": "/a::/b:relative:/a"}
+    assert application_dirs(environ) == ["/h/applications", "/a/applications", "/b/applications"]
+    assert application_dirs({"HOME": "/home/u"}) == [
+        "/home/u/.local/share/applications",
+        "/usr/local/share/applications",
+        "/usr/share/applications",
+    ]
