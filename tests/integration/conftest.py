@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,6 +78,19 @@ def own_scope_of(pid: int) -> str:
         if line.startswith("0::"):
             return line[3:]
     raise AssertionError(f"process {pid} has no cgroup v2 line")
+
+
+def page_touching(mb: int) -> str:
+    """Python that holds ``mb`` MB, every page touched (so it is really used: a bare
+    ``bytearray(n)`` gets untouched zero pages), then prints ``survived``."""
+    return textwrap.dedent(f"""
+        chunks = []
+        for _ in range({mb} // 10):
+            chunk = bytearray(10 * 1024 * 1024)
+            chunk[::4096] = b"x" * len(chunk[::4096])
+            chunks.append(chunk)
+        print("survived", flush=True)
+    """)
 
 
 def require(tool: str) -> str:

@@ -13,17 +13,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
+from .conftest import page_touching
 
-# Touches every page, so the memory is really used (a bare bytearray(n) gets untouched zero pages).
-HOG = textwrap.dedent("""
-    chunks = []
-    for _ in range({mb} // 10):
-        chunk = bytearray(10 * 1024 * 1024)
-        chunk[::4096] = b"x" * len(chunk[::4096])
-        chunks.append(chunk)
-    print("survived", flush=True)
-""")
+pytestmark = pytest.mark.integration
 
 
 def test_memory_hog_at_ten_times_its_ceiling_is_killed_and_caller_and_session_survive(
@@ -39,7 +31,7 @@ def test_memory_hog_at_ten_times_its_ceiling_is_killed_and_caller_and_session_su
         hog = subprocess.run(
             [
                 *("ssc", "--isolation=relaxed", "--memory=50M"),
-                *(sys.executable, "-c", HOG.format(mb=500)),
+                *(sys.executable, "-c", page_touching(500)),
             ],
             capture_output=True,
             text=True,
@@ -62,7 +54,7 @@ def test_a_shell_whose_child_hits_the_ceiling_lives_on_and_sees_137(
     user_manager: str, isolation: str
 ) -> None:
     """OOMPolicy=continue: the kernel kills the process that ran over, the scope lives on."""
-    hog = f"{sys.executable} -c {shlex.quote(HOG.format(mb=640))}"
+    hog = f"{sys.executable} -c {shlex.quote(page_touching(640))}"
     result = subprocess.run(
         [
             *("ssc", f"--isolation={isolation}", "--memory=64M", "--"),

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from .standins.launchers import cgroup_of, gnome_scope, move_pid, vte_scope
+from .conftest import own_scope_of, page_touching
+from .standins.launchers import gnome_scope, move_pid, vte_scope
 
 pytestmark = pytest.mark.integration
 
@@ -36,13 +37,7 @@ APP = textwrap.dedent("""
     print("ready", os.getpid(), cgroup(), flush=True)
     sys.stdin.readline()
     print("moved?", cgroup(), flush=True)
-    chunks = []
-    for _ in range(64):
-        chunk = bytearray(10 * 1024 * 1024)
-        chunk[::4096] = b"x" * len(chunk[::4096])
-        chunks.append(chunk)
-    print("survived", flush=True)
-""")
+""") + page_touching(640)
 
 
 def start_app(isolation: str) -> subprocess.Popen[str]:
@@ -110,8 +105,8 @@ def test_a_supervisor_moved_late_is_alone_in_the_launchers_scope(user_manager: s
         launcher_scope = gnome_scope("fake", launched.pid)
         move_pid(launcher_scope, launched.pid)
         assert app_pid != launched.pid
-        assert SSC_SCOPE.search(cgroup_of(app_pid))
-        procs = Path(f"/sys/fs/cgroup{cgroup_of(launched.pid)}/cgroup.procs")
+        assert SSC_SCOPE.search(own_scope_of(app_pid))
+        procs = Path(f"/sys/fs/cgroup{own_scope_of(launched.pid)}/cgroup.procs")
         assert procs.read_text().split() == [str(launched.pid)]
     finally:
         launched.kill()
@@ -151,8 +146,8 @@ def test_anywhere_else_the_pid_the_caller_knows_stays_outside_as_the_apps_parent
     try:
         app, parent = (int(word) for word in launched.stdout.readline().split())
         assert parent == launched.pid != app
-        assert cgroup_of(launched.pid) == cgroup_of(os.getpid())
-        assert SSC_SCOPE.search(cgroup_of(app))
+        assert own_scope_of(launched.pid) == own_scope_of(os.getpid())
+        assert SSC_SCOPE.search(own_scope_of(app))
     finally:
         launched.stdin.close()
         assert launched.wait(timeout=60) == 0

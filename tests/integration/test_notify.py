@@ -14,21 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import page_touching
+
 pytestmark = pytest.mark.integration
 
 UNIT = "ssc-notify.service"
 HOG_ID = "ssc-test-hog"
 HOG_NAME = "Hog Test"
 HOG_ICON = "utilities-terminal"
-# Touches every page, so the memory is really used: ten times the 64M ceiling.
-HOG = """\
-chunks = []
-for _ in range(64):
-    chunk = bytearray(10 * 1024 * 1024)
-    chunk[::4096] = b"x" * len(chunk[::4096])
-    chunks.append(chunk)
-print("survived", flush=True)
-"""
+# Ten times the 64M ceiling.
+HOG = page_touching(640)
 ENTRY = f"""\
 [Desktop Entry]
 Type=Application
@@ -231,14 +226,7 @@ MemorySwapMax = "64M"
 OOMPolicy = "continue"
 """
 # Stays between MemoryHigh and MemoryMax: throttled, never killed.
-SQUEEZE = """\
-chunks = []
-for _ in range(5):
-    chunk = bytearray(10 * 1024 * 1024)
-    chunk[::4096] = b"x" * len(chunk[::4096])
-    chunks.append(chunk)
-print("survived", flush=True)
-"""
+SQUEEZE = page_touching(50)
 
 
 @pytest.fixture

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from pathlib import Path
 
 from jeepney import DBusAddress, new_method_call
 from jeepney.io.blocking import open_dbus_connection
+
+from ..conftest import own_scope_of
 
 MANAGER = DBusAddress(
     "/org/freedesktop/systemd1",
@@ -50,14 +51,7 @@ def move_pid(unit: str, pid: int) -> None:
     if reply.header.message_type.name == "error":
         raise RuntimeError(f"StartTransientUnit({unit}) failed: {reply.body}")
     deadline = time.monotonic() + 60
-    while not cgroup_of(pid).endswith(f"/{unit}"):
+    while not own_scope_of(pid).endswith(f"/{unit}"):
         if time.monotonic() > deadline:
-            raise TimeoutError(f"process {pid} did not arrive in {unit}: {cgroup_of(pid)}")
+            raise TimeoutError(f"process {pid} did not arrive in {unit}: {own_scope_of(pid)}")
         time.sleep(0.05)
-
-
-def cgroup_of(pid: int) -> str:
-    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-        if line.startswith("0::"):
-            return line[3:]
-    raise AssertionError(f"process {pid} has no cgroup v2 line")
