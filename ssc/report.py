@@ -45,11 +45,7 @@ def short_size(size: int) -> str:
     """``512M``, ``1.5G``, ``8G``, ``37K``, ``0B``."""
     if size < 1024:
         return f"{size}B"
-    value = float(size)
-    for suffix in _SUFFIXES:
-        value /= 1024
-        if value < 1024 or suffix == _SUFFIXES[-1]:
-            break
+    value, suffix = _scaled(size, _SUFFIXES)
     if value == int(value):
         return f"{int(value)}{suffix}"
     if value < 10:
@@ -61,16 +57,22 @@ def human_size(size: int, *, decimals: int | None = None) -> str:
     """``8 GiB``, ``7.5 GiB``, ``64 MiB``; with ``decimals``, always so many (``8.0 GiB``)."""
     if size < 1024:
         return f"{size} bytes"
-    value = float(size)
-    for unit in _UNITS:
-        value /= 1024
-        if value < 1024 or unit == _UNITS[-1]:
-            break
+    value, unit = _scaled(size, _UNITS)
     if decimals is not None:
         return f"{value:.{decimals}f} {unit}"
     if value == int(value):
         return f"{int(value)} {unit}"
     return f"{value:.1f} {unit}"
+
+
+def _scaled(size: int, units: tuple[str, ...]) -> tuple[float, str]:
+    """``size`` (1024 or more) in the first of ``units`` (KiB, MiB…) that keeps it below 1024."""
+    value = float(size)
+    for unit in units:
+        value /= 1024
+        if value < 1024:
+            return value, unit
+    return value, units[-1]
 
 
 def percent(value: float | None) -> str:
