@@ -19,10 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .image import Image
-from .procs import die_with_parent, tail
+from .procs import cannot_start, run_checked, start, tail
 
 GUEST_MEMORY = "3G"
 GUEST_CPUS = "2"
+QEMU = "qemu-system-x86_64"
+QEMU_IMG = "qemu-img"
+# What every run needs on the host (a cached image or not): command -> Debian package.
+HOST_TOOLS = {QEMU: "qemu-system-x86", QEMU_IMG: "qemu-utils"}
 
 
 class BedError(Exception):
@@ -51,7 +55,9 @@ def accelerator(image: Image, cache: Path) -> str:
         return forced
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return "tcg"
-    qemu = shutil.which("qemu-system-x86_64") or "qemu-system-x86_64"
+    qemu = shutil.which(QEMU)
+    if qemu is None:
+        raise BedError(cannot_start(QEMU))
     key = f"{os.uname().release}-{int(os.stat(qemu).st_mtime)}"
     remembered = cache / f"accel-{key}"
     if remembered.exists():
@@ -65,19 +71,13 @@ def _kernel_starts_with_kvm(image: Image, cache: Path) -> bool:
     console = cache / "kvm-probe.log"
     console.write_text("")
     command = [
-        "qemu-system-x86_64",
+        QEMU,
         *("-accel", "kvm", "-cpu", "host", "-m", "512M", "-display", "none", "-monitor", "none"),
         *("-no-reboot", "-serial", f"file:{console}"),
         *("-kernel", str(image.kernel), "-initrd", str(image.initrd)),
         *("-append", "console=ttyS0 panic=-1"),
     ]
-    proc = subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=die_with_parent(),
-    )
+    proc = start(command, BedError, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     started = False
     while time.monotonic() < deadline and proc.poll() is None:
@@ -104,7 +104,7 @@ def qemu_command(image: Image, accel: str, run_dir: Path) -> list[str]:
         ]
     )
     return [
-        "qemu-system-x86_64",
+        QEMU,
         *("-accel", accel_option, "-cpu", cpu, "-smp", GUEST_CPUS, "-m", GUEST_MEMORY),
         *("-display", "none", "-monitor", "none", "-no-reboot", "-nic", "none"),
         *("-serial", f"file:{run_dir / 'console.log'}"),
@@ -122,12 +122,13 @@ def qemu_command(image: Image, accel: str, run_dir: Path) -> list[str]:
 
 def make_overlay(image: Image, run_dir: Path) -> None:
     """A copy-on-write layer over the cached image: each run boots a pristine system."""
-    subprocess.run(
+    run_checked(
         [
-            *("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw"),
+            *(QEMU_IMG, "create", "-q", "-f", "qcow2", "-F", "raw"),
             *("-b", str(image.rootfs), str(run_dir / "overlay.qcow2")),
         ],
-        check=True,
+        run_dir / "qemu-img.log",
+        BedError,
     )
 
 
@@ -145,12 +146,8 @@ def boot_and_run(
         (run_dir / name).touch()
     qemu_log = run_dir / "qemu.log"
     with open(qemu_log, "w") as qemu_err:
-        proc = subprocess.Popen(
-            qemu_command(image, accel, run_dir),
-            stdin=subprocess.DEVNULL,
-            stdout=qemu_err,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent(),
+        proc = start(
+            qemu_command(image, accel, run_dir), BedError, stdout=qemu_err, stderr=subprocess.STDOUT
         )
     streamer = _OutputStreamer(run_dir / "output")
     streamer.start()
