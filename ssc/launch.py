@@ -13,7 +13,9 @@
    and the empty scope is collected by the manager (``CollectMode=inactive-or-failed``).
 4. It *becomes* the program, so the environment, working directory, terminal and exit status
    are the program's own; the supervisor mirrors that exit. Under strict it first starts the
-   session bus's filtering proxy (``ssc.busproxy``) and becomes bwrap (``ssc.sandbox``).
+   session bus's filtering proxy (``ssc.busproxy``) and becomes bwrap (``ssc.sandbox``), with
+   the /tmp that all instances of the app share (``ssc.app_tmp``), which the supervisor
+   removes once the last instance is gone.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .errors import CommandNotExecutable, SscError
 from .limits import Amount, CpuQuota
 
 if TYPE_CHECKING:
+    from .app_tmp import HeldTmp
     from .profiles import Limits, Profile
     from .units import Property
 
@@ -49,6 +52,7 @@ class Strict(NamedTuple):
     bwrap: str
     proxy: str
     bus_filters: list[str]
+    tmp: HeldTmp
 
 
 def effective_limits(profile: Profile, request: Request) -> Limits:
@@ -79,7 +83,8 @@ def launch(request: Request) -> NoReturn:
         )
     pid = os.getpid()
     if not launchers.move_is_done(cgroup.cgroup_of(pid), cgroup.cgroup_of(os.getppid()), pid):
-        supervise.split()  # from here on, this is the child: the supervisor stays outside
+        # from here on, this is the child: the supervisor stays outside
+        supervise.split(on_exit=lambda: _remove_app_tmp(app_id(request)))
     _run_in_own_scope(request)
 
 
@@ -93,7 +98,7 @@ def _run_in_own_scope(request: Request) -> NoReturn:
     limits = effective_limits(profile, request)
     search_path = os.environ.get("PATH", os.defpath)
     program = resolve_command(request.command[0], search_path)
-    runtime_dir = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    runtime_dir = _runtime_dir()
     strict = _strict_needs(profile, request, program, search_path, runtime_dir)
 
     random_digits = units.random_part(os.urandom(8))
@@ -114,15 +119,15 @@ def _strict_needs(
     """What strict needs, found (or refused) before any unit exists; None under relaxed."""
     if not profile.isolate:
         return None
-    from . import busproxy, sandbox
+    from . import app_tmp, busproxy, sandbox
 
-    return Strict(
-        bwrap=sandbox.check_bwrap(runtime_dir),
-        proxy=busproxy.find_proxy(search_path),
-        bus_filters=busproxy.policy_arguments(
-            profile.bus or busproxy.BusPolicy(), app_id(request), _registered_ids(request, program)
-        ),
+    bwrap = sandbox.check_bwrap(runtime_dir)
+    proxy = busproxy.find_proxy(search_path)
+    bus_filters = busproxy.policy_arguments(
+        profile.bus or busproxy.BusPolicy(), app_id(request), _registered_ids(request, program)
     )
+    app_tmp.remove_unheld(runtime_dir)  # what instances that had no supervisor left
+    return Strict(bwrap, proxy, bus_filters, app_tmp.hold(runtime_dir, app_id(request)))
 
 
 def _join_scope(unit: str, description: str, limits: Limits, cpu_count: int, debug: bool) -> None:
@@ -157,8 +162,16 @@ def _exec_sandboxed(strict: Strict, command: list[str], runtime_dir: str, socket
         _private_path(runtime_dir, socket),
         strict.bus_filters,
     )
-    host = sandbox.read_host(dict(os.environ), runtime_dir)
-    _exec(strict.bwrap, sandbox.bwrap_argv(strict.bwrap, command, host, bus))
+    host = sandbox.read_host(dict(os.environ), runtime_dir, command[1:])
+    os.set_inheritable(strict.tmp.lock_fd, True)  # held by bwrap and the program for their life
+    _exec(strict.bwrap, sandbox.bwrap_argv(strict.bwrap, command, host, strict.tmp.directory, bus))
+
+
+def _remove_app_tmp(app: str) -> None:
+    """The supervisor's last act: the app's /tmp goes if this was its last instance."""
+    from . import app_tmp
+
+    app_tmp.remove_unheld(_runtime_dir(), app)
 
 
 def _registered_ids(request: Request, program: str) -> list[str]:
@@ -168,6 +181,10 @@ def _registered_ids(request: Request, program: str) -> list[str]:
     from . import appnames
 
     return appnames.registered_ids(program, appnames.application_dirs(os.environ))
+
+
+def _runtime_dir() -> str:
+    return os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
 
 
 def _private_path(runtime_dir: str, name: str) -> str:

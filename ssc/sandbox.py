@@ -4,8 +4,11 @@ A scope cannot carry sandbox settings (``PrivateTmp=``, ``NoNewPrivileges=`` are
 so the launcher applies them itself once its process is in the scope: it executes ``bwrap``,
 which always sets ``PR_SET_NO_NEW_PRIVS``, with the whole filesystem as it is but for:
 
-- a fresh tmpfs on ``/tmp``; what GUI programs need from there is bound back in: the X11 and
-  ICE socket directories and an ``XAUTHORITY`` file kept there;
+- ``/tmp``: the app's own, shared by its instances (``ssc.app_tmp``), not the host's. What GUI
+  programs need from the host's is bound back in: the X11 and ICE socket directories and an
+  ``XAUTHORITY`` file kept there; and so is each file or directory under the host's /tmp that
+  the command line names, by path or ``file://`` URI (``handed_paths``): a mail client saves an
+  attachment there and hands its path to the viewer, as a launcher fills in ``%f`` or ``%u``;
 - ``/sys/fs/cgroup`` read-only: with delegation the scope's own limit files belong to the user,
   and a process could write ``max`` into its ``memory.max`` or move itself into a cgroup of its
   own. A process without capabilities cannot remount it, and a nested user namespace inherits
@@ -18,9 +21,9 @@ which always sets ``PR_SET_NO_NEW_PRIVS``, with the whole filesystem as it is bu
 
 Wayland and PipeWire live in ``XDG_RUNTIME_DIR`` and stay reachable.
 
-``bwrap_argv`` is pure; ``read_host`` and ``check_bwrap`` are the edge that reads the host and
-proves, once per boot, that bwrap can create its namespaces here (user namespaces may be
-disabled or restricted).
+``bwrap_argv`` and ``handed_paths`` are pure; ``read_host`` and ``check_bwrap`` are the edge
+that reads the host and proves, once per boot, that bwrap can create its namespaces here (user
+namespaces may be disabled or restricted).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from .programs import resolve_command
 
 # Sockets that X11 programs look for under /tmp.
 TMP_SOCKET_DIRS = ("/tmp/.X11-unix", "/tmp/.ICE-unix")
+HOST_TMP = "/tmp"
 _RELAXED_HINT = "use --isolation=relaxed to run with limits only"
 
 
@@ -47,17 +51,20 @@ class SandboxHost(NamedTuple):
     runtime_dir: str | None = None
     manager_dir_exists: bool = False  # $XDG_RUNTIME_DIR/systemd
     bus_socket_exists: bool = False  # $XDG_RUNTIME_DIR/bus
+    handed: tuple[tuple[str, str], ...] = ()  # (what, where): host /tmp paths the command names
 
 
 def bwrap_argv(
-    bwrap: str, command: list[str], host: SandboxHost, bus: ProxiedBus | None = None
+    bwrap: str, command: list[str], host: SandboxHost, app_tmp: str, bus: ProxiedBus | None = None
 ) -> list[str]:
-    """The command line that runs ``command`` in the strict sandbox."""
-    argv = [bwrap, "--dev-bind", "/", "/", "--tmpfs", "/tmp"]
+    """The command line that runs ``command`` in the strict sandbox, with ``app_tmp`` as /tmp."""
+    argv = [bwrap, "--dev-bind", "/", "/", "--bind", app_tmp, HOST_TMP]
     for directory in host.socket_dirs:
         argv += ["--bind", directory, directory]
     if host.xauthority:
         argv += ["--ro-bind", host.xauthority, host.xauthority]
+    for source, destination in host.handed:
+        argv += ["--bind", source, destination]
     argv += ["--ro-bind", CGROUP_ROOT, CGROUP_ROOT]
     if host.runtime_dir and host.manager_dir_exists:
         argv += ["--tmpfs", os.path.join(host.runtime_dir, "systemd")]
@@ -86,8 +93,63 @@ def _proxied_bus(host: SandboxHost, bus: ProxiedBus) -> list[str]:
     ]
 
 
-def read_host(environ: dict[str, str], runtime_dir: str | None = None) -> SandboxHost:
+def handed_paths(arguments: list[str]) -> list[str]:
+    """The paths under the host's /tmp that ``arguments`` name: as an absolute path, or as a
+    local ``file://`` URI (RFC 8089; what a launcher's ``%u``/``%U`` gives), normalised.
+
+    /tmp itself is never among them (the host's whole /tmp stays apart), nor is what lies in
+    the X11 and ICE socket directories (bound in already).
+    """
+    found: list[str] = []
+    for argument in arguments:
+        path = _path_of_uri(argument) if argument.startswith("file:") else argument
+        if path is None or not path.startswith(HOST_TMP + "/"):
+            continue
+        path = os.path.normpath(path)
+        if not path.startswith(HOST_TMP + "/") or path in found:
+            continue
+        if any(path == d or path.startswith(d + "/") for d in TMP_SOCKET_DIRS):
+            continue
+        found.append(path)
+    return found
+
+
+def _path_of_uri(uri: str) -> str | None:
+    """The local path a ``file:`` URI names (``file:///p``, ``file://localhost/p``), or None."""
+    rest = uri.removeprefix("file:")
+    if rest.startswith("//"):
+        rest = rest[2:]
+        if rest.startswith("localhost/"):
+            rest = rest.removeprefix("localhost")
+        elif not rest.startswith("/"):
+            return None  # another host's file
+    rest = rest.split("?", 1)[0].split("#", 1)[0]
+    if "%" in rest:
+        from urllib.parse import unquote  # only then: it costs the launch a regex module
+
+        rest = unquote(rest, errors="surrogateescape")
+    return rest if rest.startswith("/") and "\0" not in rest else None
+
+
+def _bindable(path: str) -> tuple[str, str] | None:
+    """``(what, where)`` for a handed path that exists: what it really is, bound where it was
+    named; None if it is missing, or if what it resolves to would show the host's /tmp."""
+    real = os.path.realpath(path)
+    if not os.path.exists(real):
+        return None
+    if os.path.commonpath([real, HOST_TMP]) == real:
+        return None  # /tmp itself, or a directory above it (a symlink to / under /tmp)
+    return real, path
+
+
+def read_host(
+    environ: dict[str, str], runtime_dir: str | None = None, arguments: list[str] | None = None
+) -> SandboxHost:
+    """What the sandbox needs to know of this host, and of the files ``arguments`` hand over."""
     socket_dirs = tuple(d for d in TMP_SOCKET_DIRS if os.path.isdir(d))
+    handed = tuple(
+        bind for bind in map(_bindable, handed_paths(arguments or [])) if bind is not None
+    )
     xauthority = environ.get("XAUTHORITY", "")
     under_tmp = os.path.normpath(xauthority).startswith("/tmp/")  # elsewhere it stays visible
     try:
@@ -102,6 +164,7 @@ def read_host(environ: dict[str, str], runtime_dir: str | None = None) -> Sandbo
         runtime_dir,
         bool(runtime_dir) and os.path.isdir(os.path.join(runtime_dir or "", "systemd")),
         bool(runtime_dir) and os.path.exists(os.path.join(runtime_dir or "", "bus")),
+        handed,
     )
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 from .errors import SscError
@@ -77,11 +78,13 @@ def should_forward(signum: int, si_code: int, leads_session: bool) -> bool:
     return signum == signal.SIGHUP and leads_session
 
 
-def split() -> None:
+def split(on_exit: Callable[[], None] | None = None) -> None:
     """Fork. Returns in the child, which goes on to become the app; the parent never returns.
 
     The watched signals are blocked before the fork, so none is lost between the fork and the
     supervisor's first wait; the child unblocks them at once and keeps the caller's mask.
+    ``on_exit`` runs in the supervisor once the app has exited, before it mirrors that exit;
+    it must not fail.
     """
     watched = FORWARDED | {signal.SIGCHLD}
     caller_mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
@@ -98,10 +101,12 @@ def split() -> None:
         _die_with(supervisor)
         return
     _release_standard_streams()
-    supervise(child, watched)
+    supervise(child, watched, on_exit)
 
 
-def supervise(child: int, watched: frozenset[signal.Signals]) -> NoReturn:
+def supervise(
+    child: int, watched: frozenset[signal.Signals], on_exit: Callable[[], None] | None = None
+) -> NoReturn:
     """Relay signals to ``child`` until it exits, then exit as it did."""
     leads_session = os.getsid(0) == os.getpid()
     while True:
@@ -109,6 +114,8 @@ def supervise(child: int, watched: frozenset[signal.Signals]) -> NoReturn:
         if info.si_signo == signal.SIGCHLD:
             pid, status = os.waitpid(child, os.WNOHANG)
             if pid == child:
+                if on_exit is not None:
+                    on_exit()
                 mirror_exit(status)
         elif should_forward(info.si_signo, info.si_code, leads_session):
             forward(child, info.si_signo)

@@ -33,7 +33,7 @@ def no_dbus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(ssc.systemd, "connect", connect)
     # No fork in the unit tier: the checks run here as they would in the child (the split
     # itself is proven against real processes in the integration tier).
-    monkeypatch.setattr(ssc.supervise, "split", lambda: None)
+    monkeypatch.setattr(ssc.supervise, "split", lambda on_exit=None: None)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     # An ordinary user, whoever runs the tests (CI runs them as root, which ssc refuses).
     monkeypatch.setattr(os, "geteuid", lambda: 1000)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
+from collections.abc import Iterator
 
 import pytest
 
 import ssc.sandbox
 from ssc.busproxy import ProxiedBus
-from ssc.sandbox import TMP_SOCKET_DIRS, SandboxHost, bwrap_argv, read_host
+from ssc.sandbox import TMP_SOCKET_DIRS, SandboxHost, bwrap_argv, handed_paths, read_host
 
 BWRAP = "/usr/bin/bwrap"
-BASE = [BWRAP, "--dev-bind", "/", "/", "--tmpfs", "/tmp"]
+APP_TMP = "/run/user/1000/ssc/apps/org.example.App/tmp"
+BASE = [BWRAP, "--dev-bind", "/", "/", "--bind", APP_TMP, "/tmp"]
 CGROUP_READ_ONLY = ["--ro-bind", "/sys/fs/cgroup", "/sys/fs/cgroup"]
 
 
@@ -67,7 +70,7 @@ def test_bwrap_argv_is_exact(host: SandboxHost, options: list[str]) -> None:
     command = ["/usr/bin/firefox", "--private-window"]
     end = options.index("--die-with-parent")
     expected = [*BASE, *options[:end], *CGROUP_READ_ONLY, *options[end:], "--", *command]
-    assert bwrap_argv(BWRAP, command, host) == expected
+    assert bwrap_argv(BWRAP, command, host, APP_TMP) == expected
 
 
 RUNTIME = "/run/user/1000"
@@ -118,7 +121,7 @@ BUS = ProxiedBus("/run/user/1000/ssc/bus-00000000000000000042", 9)
 def test_strict_hides_the_managers_socket_and_puts_the_proxy_in_the_bus_place(
     host: SandboxHost, bus: ProxiedBus | None, options: list[str]
 ) -> None:
-    argv = bwrap_argv(BWRAP, ["/bin/app"], host, bus)
+    argv = bwrap_argv(BWRAP, ["/bin/app"], host, APP_TMP, bus)
     assert argv == [
         *BASE,
         *CGROUP_READ_ONLY,
@@ -131,7 +134,9 @@ def test_strict_hides_the_managers_socket_and_puts_the_proxy_in_the_bus_place(
 
 def test_the_cgroup_tree_is_read_only_after_the_whole_filesystem_is_bound() -> None:
     """Mounts apply in order: a later --dev-bind of / would undo the read-only cgroup tree."""
-    argv = bwrap_argv(BWRAP, ["/bin/app"], SandboxHost((), None, False, RUNTIME, True, True), BUS)
+    argv = bwrap_argv(
+        BWRAP, ["/bin/app"], SandboxHost((), None, False, RUNTIME, True, True), APP_TMP, BUS
+    )
     assert argv.index("/sys/fs/cgroup") > argv.index("--dev-bind")
     assert argv.count("--dev-bind") == 1
 
@@ -156,10 +161,10 @@ def test_the_cgroup_tree_is_read_only_after_the_whole_filesystem_is_bound() -> N
 def test_the_command_always_follows_the_first_double_dash(
     command: list[str], host: SandboxHost
 ) -> None:
-    argv = bwrap_argv(BWRAP, command, host)
+    argv = bwrap_argv(BWRAP, command, host, APP_TMP)
     separator = argv.index("--")
     assert argv[separator + 1 :] == command
-    assert argv[:6] == BASE
+    assert argv[: len(BASE)] == BASE
 
 
 @pytest.fixture
@@ -230,4 +235,74 @@ def test_a_new_session_is_asked_for_unless_the_kernel_refuses_tiocsti(
     monkeypatch.setattr(ssc.sandbox, "open", fake_open, raising=False)
     host = read_host({})
     assert host.terminal_injection_possible is new_session
-    assert ("--new-session" in bwrap_argv(BWRAP, ["/bin/true"], host)) is new_session
+    assert ("--new-session" in bwrap_argv(BWRAP, ["/bin/true"], host, APP_TMP)) is new_session
+
+
+def test_the_apps_own_tmp_takes_the_place_of_the_hosts() -> None:
+    argv = bwrap_argv(BWRAP, ["/bin/app"], SandboxHost((), None, False), APP_TMP)
+    assert argv[4:7] == ["--bind", APP_TMP, "/tmp"]
+    assert "--tmpfs" not in argv[: argv.index("--")]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "paths"),
+    [
+        (["/tmp/a.pdf"], ["/tmp/a.pdf"]),
+        (["--new-window", "/tmp/mozilla_u0/x y.txt"], ["/tmp/mozilla_u0/x y.txt"]),
+        (["file:///tmp/a%20b.pdf"], ["/tmp/a b.pdf"]),
+        (["file://localhost/tmp/a.pdf"], ["/tmp/a.pdf"]),
+        (["file:/tmp/a.pdf"], ["/tmp/a.pdf"]),
+        (["file:///tmp/a.html#top", "file:///tmp/b.html?q=1"], ["/tmp/a.html", "/tmp/b.html"]),
+        (["/tmp/./d/../a.pdf", "/tmp/a.pdf"], ["/tmp/a.pdf"]),  # normalised, and once
+        # Never the whole of the host's /tmp, nor what is not under it, nor another host's file.
+        (["/tmp", "/tmp/", "/tmp/..", "/tmp/../etc/passwd", "/tmpfoo/a"], []),
+        (["file:///tmp", "file:///tmp/../etc", "file://otherhost/tmp/a.pdf"], []),
+        (["https://example.org/tmp/a.pdf", "tmp/a.pdf", "-o/tmp/a.pdf"], []),
+        # The socket directories are bound in already.
+        (["/tmp/.X11-unix/X0", "/tmp/.ICE-unix"], []),
+    ],
+)
+def test_handed_paths_are_the_host_tmp_paths_and_uris_the_command_names(
+    arguments: list[str], paths: list[str]
+) -> None:
+    assert handed_paths(arguments) == paths
+
+
+@pytest.fixture
+def host_tmp_dir() -> Iterator[str]:
+    """A real directory under the host's /tmp (whatever TMPDIR says)."""
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="ssc-test-") as directory:
+        yield directory
+
+
+def test_a_handed_file_under_tmp_is_bound_at_the_same_path(
+    host_without_x11: None, host_tmp_dir: str
+) -> None:
+    present = os.path.join(host_tmp_dir, "attachment.pdf")
+    with open(present, "w") as f:
+        f.write("x")
+    missing = os.path.join(host_tmp_dir, "missing.pdf")
+    host = read_host({}, None, ["--flag", present, f"file://{missing}", f"file://{host_tmp_dir}"])
+    assert host.handed == ((present, present), (host_tmp_dir, host_tmp_dir))
+    argv = bwrap_argv(BWRAP, ["/bin/viewer", present], host, APP_TMP)
+    # After the app's own /tmp, over it.
+    assert argv[len(BASE) : len(BASE) + 6] == [
+        *("--bind", present, present),
+        *("--bind", host_tmp_dir, host_tmp_dir),
+    ]
+
+
+def test_a_handed_symlink_is_bound_as_what_it_names_unless_that_shows_the_host_tmp(
+    host_without_x11: None, host_tmp_dir: str
+) -> None:
+    target = os.path.join(host_tmp_dir, "real.txt")
+    with open(target, "w") as f:
+        f.write("x")
+    to_file = os.path.join(host_tmp_dir, "link.txt")
+    os.symlink(target, to_file)
+    to_root = os.path.join(host_tmp_dir, "root")
+    os.symlink("/", to_root)
+    to_tmp = os.path.join(host_tmp_dir, "tmp")
+    os.symlink("/tmp", to_tmp)
+    host = read_host({}, None, [to_file, to_root, to_tmp])
+    assert host.handed == ((target, to_file),)
