@@ -4,11 +4,14 @@ A scope cannot carry sandbox settings (``PrivateTmp=``, ``NoNewPrivileges=`` are
 so the launcher applies them itself once its process is in the scope: it executes ``bwrap``,
 which always sets ``PR_SET_NO_NEW_PRIVS``, with the whole filesystem as it is but for:
 
-- ``/tmp``: the app's own, shared by its instances (``ssc.app_tmp``), not the host's. What GUI
-  programs need from the host's is bound back in: the X11 and ICE socket directories and an
-  ``XAUTHORITY`` file kept there; and so is each file or directory under the host's /tmp that
-  the command line names, by path or ``file://`` URI (``handed_paths``): a mail client saves an
-  attachment there and hands its path to the viewer, as a launcher fills in ``%f`` or ``%u``;
+- ``/tmp``: the app's own, shared by its instances (``ssc.app_tmp``), not the host's; it is
+  also shown at its real path in ``$XDG_RUNTIME_DIR/ssc/apps/``, which ``TMPDIR`` names, and
+  the rest of ssc's directory (the other apps' /tmp, their proxies' sockets) is hidden. What
+  GUI programs need from the host's /tmp is bound back in: the X11 and ICE socket directories
+  and an ``XAUTHORITY`` file kept there; and so is each file or directory under the host's
+  /tmp, or another app's, that the command line names, by path or ``file://`` URI
+  (``handed_paths``): a mail client saves an attachment there and hands its path to the
+  viewer, as a launcher fills in ``%f`` or ``%u``;
 - ``/sys/fs/cgroup`` read-only: with delegation the scope's own limit files belong to the user,
   and a process could write ``max`` into its ``memory.max`` or move itself into a cgroup of its
   own. A process without capabilities cannot remount it, and a nested user namespace inherits
@@ -51,14 +54,24 @@ class SandboxHost(NamedTuple):
     runtime_dir: str | None = None
     manager_dir_exists: bool = False  # $XDG_RUNTIME_DIR/systemd
     bus_socket_exists: bool = False  # $XDG_RUNTIME_DIR/bus
-    handed: tuple[tuple[str, str], ...] = ()  # (what, where): host /tmp paths the command names
+    handed: tuple[tuple[str, str], ...] = ()  # (what, where): hidden paths the command names
+    own_tmpdir: bool = False  # the user's TMPDIR names a place the sandbox still shows
 
 
 def bwrap_argv(
     bwrap: str, command: list[str], host: SandboxHost, app_tmp: str, bus: ProxiedBus | None = None
 ) -> list[str]:
-    """The command line that runs ``command`` in the strict sandbox, with ``app_tmp`` as /tmp."""
+    """The command line that runs ``command`` in the strict sandbox, with ``app_tmp`` as /tmp.
+
+    The app's /tmp is also shown at its real path, which ``TMPDIR`` names, and nothing else of
+    ssc's own directory is: a file the app saves in its temporary directory and hands to another
+    program (a viewer, a D-Bus-activated app, the host) has a path that is the same outside.
+    """
     argv = [bwrap, "--dev-bind", "/", "/", "--bind", app_tmp, HOST_TMP]
+    if host.runtime_dir:
+        argv += ["--tmpfs", ssc_dir(host.runtime_dir), "--bind", app_tmp, app_tmp]
+    if not host.own_tmpdir:
+        argv += ["--setenv", "TMPDIR", app_tmp]
     for directory in host.socket_dirs:
         argv += ["--bind", directory, directory]
     if host.xauthority:
@@ -79,34 +92,43 @@ def bwrap_argv(
     return [*argv, "--", *command]
 
 
+def ssc_dir(runtime_dir: str) -> str:
+    """ssc's own directory of ``$XDG_RUNTIME_DIR``: every app's /tmp, the proxies' sockets."""
+    return os.path.join(runtime_dir, "ssc")
+
+
 def _proxied_bus(host: SandboxHost, bus: ProxiedBus) -> list[str]:
     """The proxy's socket where the session bus was, and the sync descriptor that ties it."""
     path = bus.socket
-    argv = []
     if host.runtime_dir and host.bus_socket_exists:
         path = os.path.join(host.runtime_dir, "bus")
-        argv += ["--bind", bus.socket, path]
     return [
-        *argv,
+        *("--bind", bus.socket, path),  # where it is, ssc's directory is hidden
         *("--setenv", "DBUS_SESSION_BUS_ADDRESS", f"unix:path={path}"),
         *("--sync-fd", str(bus.sync_fd)),
     ]
 
 
-def handed_paths(arguments: list[str]) -> list[str]:
-    """The paths under the host's /tmp that ``arguments`` name: as an absolute path, or as a
-    local ``file://`` URI (RFC 8089; what a launcher's ``%u``/``%U`` gives), normalised.
+def hidden_roots(runtime_dir: str | None) -> tuple[str, ...]:
+    """The directories the sandbox shows only in part: the host's /tmp and ssc's own."""
+    return (HOST_TMP,) if not runtime_dir else (HOST_TMP, ssc_dir(runtime_dir))
 
-    /tmp itself is never among them (the host's whole /tmp stays apart), nor is what lies in
+
+def handed_paths(arguments: list[str], roots: tuple[str, ...] = (HOST_TMP,)) -> list[str]:
+    """The hidden paths that ``arguments`` name: below one of ``roots`` (the host's /tmp, or
+    another app's temporary directory), as an absolute path or a local ``file://`` URI
+    (RFC 8089; what a launcher's ``%u``/``%U`` gives), normalised.
+
+    A root itself is never among them (the host's whole /tmp stays apart), nor is what lies in
     the X11 and ICE socket directories (bound in already).
     """
     found: list[str] = []
     for argument in arguments:
         path = _path_of_uri(argument) if argument.startswith("file:") else argument
-        if path is None or not path.startswith(HOST_TMP + "/"):
+        if path is None or not path.startswith("/"):
             continue
         path = os.path.normpath(path)
-        if not path.startswith(HOST_TMP + "/") or path in found:
+        if not any(path.startswith(root + "/") for root in roots) or path in found:
             continue
         if any(path == d or path.startswith(d + "/") for d in TMP_SOCKET_DIRS):
             continue
@@ -131,14 +153,14 @@ def _path_of_uri(uri: str) -> str | None:
     return rest if rest.startswith("/") and "\0" not in rest else None
 
 
-def _bindable(path: str) -> tuple[str, str] | None:
+def _bindable(path: str, roots: tuple[str, ...]) -> tuple[str, str] | None:
     """``(what, where)`` for a handed path that exists: what it really is, bound where it was
-    named; None if it is missing, or if what it resolves to would show the host's /tmp."""
+    named; None if it is missing, or if what it resolves to would show a hidden root whole."""
     real = os.path.realpath(path)
     if not os.path.exists(real):
         return None
-    if os.path.commonpath([real, HOST_TMP]) == real:
-        return None  # /tmp itself, or a directory above it (a symlink to / under /tmp)
+    if any(os.path.commonpath([real, root]) == real for root in roots):
+        return None  # a root itself, or a directory above it (a symlink to / under /tmp)
     return real, path
 
 
@@ -147,11 +169,15 @@ def read_host(
 ) -> SandboxHost:
     """What the sandbox needs to know of this host, and of the files ``arguments`` hand over."""
     socket_dirs = tuple(d for d in TMP_SOCKET_DIRS if os.path.isdir(d))
+    roots = hidden_roots(runtime_dir)
     handed = tuple(
-        bind for bind in map(_bindable, handed_paths(arguments or [])) if bind is not None
+        bind
+        for bind in (_bindable(path, roots) for path in handed_paths(arguments or [], roots))
+        if bind is not None
     )
     xauthority = environ.get("XAUTHORITY", "")
     under_tmp = os.path.normpath(xauthority).startswith("/tmp/")  # elsewhere it stays visible
+    tmpdir = os.path.normpath(environ.get("TMPDIR") or HOST_TMP)
     try:
         with open("/proc/sys/dev/tty/legacy_tiocsti") as f:
             injection = f.read().strip() != "0"
@@ -165,6 +191,7 @@ def read_host(
         bool(runtime_dir) and os.path.isdir(os.path.join(runtime_dir or "", "systemd")),
         bool(runtime_dir) and os.path.exists(os.path.join(runtime_dir or "", "bus")),
         handed,
+        not any(os.path.commonpath([tmpdir, root]) == root for root in roots),
     )
 
 

@@ -15,7 +15,13 @@ from ssc.sandbox import TMP_SOCKET_DIRS, SandboxHost, bwrap_argv, handed_paths, 
 
 BWRAP = "/usr/bin/bwrap"
 APP_TMP = "/run/user/1000/ssc/apps/org.example.App/tmp"
-BASE = [BWRAP, "--dev-bind", "/", "/", "--bind", APP_TMP, "/tmp"]
+BASE = [BWRAP, "--dev-bind", "/", "/", "--bind", APP_TMP, "/tmp", "--setenv", "TMPDIR", APP_TMP]
+# With a runtime directory: the rest of ssc's directory hidden, the app's /tmp at its real path.
+RUNTIME_BASE = [
+    *(BWRAP, "--dev-bind", "/", "/", "--bind", APP_TMP, "/tmp"),
+    *("--tmpfs", "/run/user/1000/ssc", "--bind", APP_TMP, APP_TMP),
+    *("--setenv", "TMPDIR", APP_TMP),
+]
 CGROUP_READ_ONLY = ["--ro-bind", "/sys/fs/cgroup", "/sys/fs/cgroup"]
 
 
@@ -97,6 +103,7 @@ BUS = ProxiedBus("/run/user/1000/ssc/bus-00000000000000000042", 9)
             BUS,
             [
                 *("--tmpfs", "/run/user/1000/systemd"),
+                *("--bind", BUS.socket, BUS.socket),
                 *("--setenv", "DBUS_SESSION_BUS_ADDRESS", f"unix:path={BUS.socket}"),
                 *("--sync-fd", "9"),
             ],
@@ -123,7 +130,7 @@ def test_strict_hides_the_managers_socket_and_puts_the_proxy_in_the_bus_place(
 ) -> None:
     argv = bwrap_argv(BWRAP, ["/bin/app"], host, APP_TMP, bus)
     assert argv == [
-        *BASE,
+        *RUNTIME_BASE,
         *CGROUP_READ_ONLY,
         *options,
         "--die-with-parent",
@@ -306,3 +313,25 @@ def test_a_handed_symlink_is_bound_as_what_it_names_unless_that_shows_the_host_t
     os.symlink("/tmp", to_tmp)
     host = read_host({}, None, [to_file, to_root, to_tmp])
     assert host.handed == ((target, to_file),)
+
+
+@pytest.mark.parametrize(
+    ("tmpdir", "own"),
+    [(None, False), ("", False), ("/tmp", False), ("/tmp/me", False), ("/var/tmp/me", True)],
+)
+def test_tmpdir_names_the_apps_tmp_unless_the_user_keeps_one_the_sandbox_shows(
+    host_without_x11: None, tmpdir: str | None, own: bool
+) -> None:
+    environ = {} if tmpdir is None else {"TMPDIR": tmpdir}
+    host = read_host(environ, RUNTIME)
+    assert host.own_tmpdir is own
+    argv = bwrap_argv(BWRAP, ["/bin/app"], host, APP_TMP)
+    assert (argv[12:15] == ["--setenv", "TMPDIR", APP_TMP]) is not own
+
+
+def test_the_other_apps_tmp_is_hidden_but_a_file_in_it_the_command_names_is_bound() -> None:
+    other = f"{RUNTIME}/ssc/apps/org.example.Mail/tmp/attachment.pdf"
+    roots = ("/tmp", f"{RUNTIME}/ssc")
+    assert handed_paths([other, f"file://{other}", f"{RUNTIME}/ssc", f"{RUNTIME}/x"], roots) == [
+        other
+    ]
