@@ -43,6 +43,8 @@ class BusPolicy(NamedTuple):
     ``own``/``talk``/``see`` hold bus names, a trailing ``.*`` covering the name and every name
     below it; ``call``/``broadcast`` hold ``NAME=RULE`` (xdg-dbus-proxy(1)). ``{app_id}`` stands
     for the app's ID. Owning a name implies talking to it, and talking implies seeing it.
+    ``apps`` holds, by app ID, what one app needs besides (KeePassXC owns the keyring's name):
+    the lists of an app whose ID is the app's, or one it registers, are added to these.
     """
 
     own: tuple[str, ...] = ()
@@ -50,6 +52,15 @@ class BusPolicy(NamedTuple):
     see: tuple[str, ...] = ()
     call: tuple[str, ...] = ()
     broadcast: tuple[str, ...] = ()
+    apps: tuple[tuple[str, BusPolicy], ...] = ()
+
+
+# The lists of a policy, in the order they become arguments.
+FIELDS = ("own", "talk", "see", "call", "broadcast")
+# What GIO calls to open files and links in a D-Bus-activatable app (the Desktop Entry
+# Specification's "D-Bus Activation", org.freedesktop.Application; glib gio/gdesktopappinfo.c,
+# g_desktop_app_info_launch_uris_with_dbus), and nothing else of that app.
+APPLICATION_METHODS = ("org.freedesktop.Application.Open", "org.freedesktop.Application.Activate")
 
 
 class ProxiedBus(NamedTuple):
@@ -73,19 +84,32 @@ def check_entry(field: str, entry: str) -> str | None:
     return _forbidden(name)
 
 
-def policy_arguments(policy: BusPolicy, app_id: str, registered: Iterable[str] = ()) -> list[str]:
+def policy_arguments(
+    policy: BusPolicy,
+    app_id: str,
+    registered: Iterable[str] = (),
+    activatable: Iterable[str] = (),
+) -> list[str]:
     """xdg-dbus-proxy's filter arguments for ``policy``, with ``{app_id}`` put in.
 
     ``{app_id}`` stands for the app's ID, and for each ID its desktop entries say it registers
     (``registered``, see ``ssc.appnames``). An entry that an ID turns into something that is not
     a bus name is left out: an ID like ``firefox`` names no bus name, ``org.mozilla.firefox``
     does. An app ID that would make an entry reach what strict never allows is an error, not a
-    silent omission; a registered ID that would is left out.
+    silent omission; a registered ID that would is left out. The per-app lists of these IDs
+    are added. Each installed D-Bus-activatable app (``activatable``) may be asked to open a
+    file or link (``APPLICATION_METHODS``), so that "Open with" reaches it.
     """
     arguments = ["--filter"]
     ids = [app_id, *(i for i in registered if i != app_id)]
-    for field, entries in policy._asdict().items():
-        for entry in entries:
+    lists = {field: list(getattr(policy, field)) for field in FIELDS}
+    for key, extra in policy.apps:
+        if key in ids:
+            for field in FIELDS:
+                lists[field] += getattr(extra, field)
+    lists["call"] += application_calls(activatable, exclude=ids)
+    for field in FIELDS:
+        for entry in lists[field]:
             for one_id in ids if APP_ID in entry else ids[:1]:
                 expanded = entry.replace(APP_ID, one_id)
                 name = _name_of(field, expanded)
@@ -101,6 +125,24 @@ def policy_arguments(policy: BusPolicy, app_id: str, registered: Iterable[str] =
                 if refusal is None and argument not in arguments:
                     arguments.append(argument)
     return arguments
+
+
+def application_calls(activatable: Iterable[str], exclude: Iterable[str] = ()) -> list[str]:
+    """``call`` entries that let the app open files and links in each of ``activatable``.
+
+    The object path is the ID with ``.`` as ``/`` and ``-`` as ``_``, as GIO computes it
+    (``object_path_from_appid``). An ID that is not a bus name is left out.
+    """
+    excluded = set(exclude)
+    calls = []
+    for app in activatable:
+        if app in excluded or not _BUS_NAME.fullmatch(app) or app.endswith(".*"):
+            continue
+        if _forbidden(app) is not None:
+            continue  # an entry named so is no app to open files in
+        path = "/" + app.replace(".", "/").replace("-", "_")
+        calls += [f"{app}={method}@{path}" for method in APPLICATION_METHODS]
+    return calls
 
 
 def proxy_argv(

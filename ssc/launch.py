@@ -123,8 +123,9 @@ def _strict_needs(
 
     bwrap = sandbox.check_bwrap(runtime_dir)
     proxy = busproxy.find_proxy(search_path)
+    entries = _bus_entries(request, program)
     bus_filters = busproxy.policy_arguments(
-        profile.bus or busproxy.BusPolicy(), app_id(request), _registered_ids(request, program)
+        profile.bus or busproxy.BusPolicy(), app_id(request), *entries
     )
     app_tmp.remove_unheld(runtime_dir)  # what instances that had no supervisor left
     return Strict(bwrap, proxy, bus_filters, app_tmp.hold(runtime_dir, app_id(request)))
@@ -174,13 +175,13 @@ def _remove_app_tmp(app: str) -> None:
     app_tmp.remove_unheld(_runtime_dir(), app)
 
 
-def _registered_ids(request: Request, program: str) -> list[str]:
-    """The IDs the program's desktop entries say it registers on the bus (when no --name)."""
-    if request.name:
-        return []
+def _bus_entries(request: Request, program: str) -> tuple[list[str], list[str]]:
+    """What the desktop entries say: the IDs the program registers on the bus (when there is
+    no --name), and the D-Bus-activatable apps that "Open with" may reach."""
     from . import appnames
 
-    return appnames.registered_ids(program, appnames.application_dirs(os.environ))
+    dirs = appnames.application_dirs(os.environ)
+    return appnames.read_bus_entries(None if request.name else program, dirs)
 
 
 def _runtime_dir() -> str:

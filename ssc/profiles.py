@@ -25,7 +25,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, TypeVar
 
-from .busproxy import BusPolicy, check_entry
+from .busproxy import FIELDS, BusPolicy, check_entry
 from .errors import SscError, UsageError
 from .limits import (
     Amount,
@@ -113,22 +113,40 @@ def parse_profile(text: str, source: str, base: Profile) -> Profile:
     return profile
 
 
-def _parse_bus(table: dict[str, Any], source: str, base: BusPolicy) -> BusPolicy:
-    """The ``[bus]`` table: each of its lists replaces the base's list of that name."""
-    changes: dict[str, tuple[str, ...]] = {}
-    for key, value in table.items():
-        if key not in BusPolicy._fields:
-            raise ProfileError(
-                f"{source}: unknown key bus.{key} (known: {', '.join(BusPolicy._fields)})"
+def _parse_bus(table: dict[str, Any], source: str, base: BusPolicy, key: str = "bus") -> BusPolicy:
+    """A ``[bus]`` table: each of its lists replaces the base's list of that name, and each of
+    its ``[bus.apps."ID"]`` tables is merged so over the base's table for that app."""
+    changes: dict[str, Any] = {}
+    for name, value in table.items():
+        if name == "apps" and key == "bus":
+            changes["apps"] = _parse_bus_apps(
+                _expect(source, "bus.apps", value, dict), source, base
             )
-        entries = _expect(source, f"bus.{key}", value, list)
+            continue
+        if name not in FIELDS:
+            known = ", ".join(FIELDS if key != "bus" else (*FIELDS, "apps"))
+            raise ProfileError(f"{source}: unknown key {key}.{name} (known: {known})")
+        entries = _expect(source, f"{key}.{name}", value, list)
         for entry in entries:
-            text = _expect(source, f"bus.{key}", entry, str)
-            refusal = check_entry(key, text)
+            text = _expect(source, f"{key}.{name}", entry, str)
+            refusal = check_entry(name, text)
             if refusal is not None:
-                raise ProfileError(f"{source}: bus.{key}: {refusal}")
-        changes[key] = tuple(entries)
+                raise ProfileError(f"{source}: {key}.{name}: {refusal}")
+        changes[name] = tuple(entries)
     return base._replace(**changes)
+
+
+def _parse_bus_apps(
+    table: dict[str, Any], source: str, base: BusPolicy
+) -> tuple[tuple[str, BusPolicy], ...]:
+    apps = dict(base.apps)
+    for app, value in table.items():
+        key = f'bus.apps."{app}"'
+        policy = _parse_bus(
+            _expect(source, key, value, dict), source, apps.get(app, BusPolicy()), key
+        )
+        apps[app] = policy
+    return tuple(apps.items())
 
 
 def _parse_limits(table: dict[str, Any], source: str, base: Limits) -> Limits:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ssc.appnames import application_dirs, program_of, registered_ids
+from ssc.appnames import application_dirs, program_of, read_bus_entries, registered_ids
 
 
 @pytest.mark.parametrize(
@@ -60,3 +60,23 @@ def test_application_dirs_follow_the_base_directory_spec() -> None:
         "/usr/local/share/applications",
         "/usr/share/applications",
     ]
+
+
+def test_activatable_apps_are_the_first_entry_of_each_id_that_says_so(tmp_path: Path) -> None:
+    system, home = tmp_path / "share" / "applications", tmp_path / "home" / "applications"
+    for directory in (system, home):
+        directory.mkdir(parents=True)
+    activatable = "[Desktop Entry]\nType=Application\nExec=x\nDBusActivatable=true\n"
+    (system / "org.gnome.TextEditor.desktop").write_text(activatable)
+    (system / "org.gnome.Loupe.desktop").write_text(activatable)
+    (system / "org.gnome.Hidden.desktop").write_text(activatable + "Hidden=true\n")
+    (system / "org.example.Plain.desktop").write_text("[Desktop Entry]\nExec=plain\n")
+    (system / "org.example.Action.desktop").write_text(
+        "[Desktop Entry]\nExec=a\n[Desktop Action new]\nDBusActivatable=true\n"
+    )
+    # Contained by sscctl: the user's entry, without the key, shadows the system's.
+    (home / "org.gnome.Loupe.desktop").write_text("[Desktop Entry]\nExec=ssc -- loupe\n")
+    entries = read_bus_entries("/usr/bin/plain", [str(home), str(system)])
+    assert entries.activatable == ["org.gnome.TextEditor"]
+    assert entries.registered == ["org.example.Plain"]
+    assert read_bus_entries(None, [str(home), str(system)]).registered == []

@@ -11,6 +11,7 @@ import pytest
 
 import ssc.busproxy
 from ssc.busproxy import (
+    FIELDS,
     BusPolicy,
     BusPolicyError,
     check_entry,
@@ -115,9 +116,10 @@ def test_ordinary_entries_are_accepted(field: str, entry: str) -> None:
 def test_the_builtin_strict_policy_is_valid_and_leaves_systemd_and_flatpak_out() -> None:
     policy = load_profile("strict").bus
     assert policy is not None
-    for field, entries in policy._asdict().items():
-        for entry in entries:
-            assert check_entry(field, entry) is None, (field, entry)
+    for one in (policy, *(app for _, app in policy.apps)):
+        for field in FIELDS:
+            for entry in getattr(one, field):
+                assert check_entry(field, entry) is None, (field, entry)
     arguments = policy_arguments(policy, "org.mozilla.firefox")
     assert "--own=org.mozilla.firefox.*" in arguments
     assert "--talk=org.freedesktop.Notifications" in arguments
@@ -195,3 +197,47 @@ def test_a_proxy_that_does_not_listen_is_a_clear_error(
     monkeypatch.setattr(ssc.busproxy, "READY_TIMEOUT", 1.0)
     with pytest.raises(SscError, match=f"Failed to start xdg-dbus-proxy .*: {reason}"):
         start(str(fake_proxy), "unix:path=/nowhere", str(tmp_path / "bus"), ["--filter"])
+
+
+def test_an_apps_own_entries_are_added_for_its_id_and_for_the_ids_it_registers() -> None:
+    policy = BusPolicy(
+        talk=("org.freedesktop.Notifications",),
+        apps=(("org.keepassxc.KeePassXC", BusPolicy(own=("org.freedesktop.secrets",))),),
+    )
+    keyring = "--own=org.freedesktop.secrets"
+    assert keyring in policy_arguments(policy, "org.keepassxc.KeePassXC")
+    assert keyring in policy_arguments(policy, "keepassxc", ["org.keepassxc.KeePassXC"])
+    for other in ("org.example.Other", "keepassxc", "org.keepassxc"):
+        assert keyring not in policy_arguments(policy, other)
+
+
+def test_the_builtin_policy_lets_keepassxc_alone_be_the_keyring_and_steam_reach_gamemode() -> None:
+    policy = load_profile("strict").bus
+    assert policy is not None
+    assert "--own=org.freedesktop.secrets" in policy_arguments(policy, "org.keepassxc.KeePassXC")
+    assert "--own=org.freedesktop.secrets" not in policy_arguments(policy, "org.mozilla.firefox")
+    for steam in ("steam", "com.valvesoftware.Steam"):
+        arguments = policy_arguments(policy, steam)
+        assert "--own=com.steampowered.*" in arguments
+        assert "--talk=com.feralinteractive.GameMode" in arguments
+    assert "--talk=org.gnome.evolution.dataserver.*" in policy_arguments(policy, "x")
+
+
+def test_activatable_apps_may_be_asked_to_open_files_and_nothing_else() -> None:
+    arguments = policy_arguments(
+        BusPolicy(),
+        "org.example.Mail",
+        activatable=["org.gnome.TextEditor", "org.example.Mail", "org.gnome.font-viewer", "x"],
+    )
+    assert arguments == [
+        "--filter",
+        "--call=org.gnome.TextEditor=org.freedesktop.Application.Open@/org/gnome/TextEditor",
+        "--call=org.gnome.TextEditor=org.freedesktop.Application.Activate@/org/gnome/TextEditor",
+        "--call=org.gnome.font-viewer=org.freedesktop.Application.Open@/org/gnome/font_viewer",
+        "--call=org.gnome.font-viewer=org.freedesktop.Application.Activate@/org/gnome/font_viewer",
+    ]
+
+
+@pytest.mark.parametrize("app", ["org.freedesktop.systemd1", "org.freedesktop.Flatpak"])
+def test_an_activatable_entry_named_like_systemd_or_flatpak_is_left_out(app: str) -> None:
+    assert policy_arguments(BusPolicy(), "org.example.App", activatable=[app]) == ["--filter"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -279,7 +280,7 @@ def test_a_users_bus_list_replaces_the_builtin_list_of_that_name_only(user_dir: 
     [
         (
             '[bus]\ncolour = ["x.y"]',
-            "unknown key bus.colour (known: own, talk, see, call, broadcast)",
+            "unknown key bus.colour (known: own, talk, see, call, broadcast, apps)",
         ),
         ('[bus]\ntalk = "org.x.Y"', "bus.talk must be a list, not"),
         ("[bus]\ntalk = [1]", "bus.talk must be a string, not 1"),
@@ -312,3 +313,36 @@ def test_a_profile_of_ones_own_may_set_its_own_bus_lists(user_dir: Path) -> None
 def test_strict_with_isolation_turned_off_needs_no_bus_policy(user_dir: Path) -> None:
     (user_dir / "strict.toml").write_text("isolate = false\n")
     assert load_profile("strict").isolate is False
+
+
+def test_a_users_app_table_replaces_the_builtin_tables_lists_and_keeps_the_other_apps(
+    user_dir: Path,
+) -> None:
+    builtin = dict(load_profile("strict").bus.apps)  # type: ignore[union-attr]
+    (user_dir / "strict.toml").write_text(
+        '[bus.apps."org.keepassxc.KeePassXC"]\ntalk = ["org.example.A"]\n'
+        '[bus.apps."org.example.New"]\nown = ["org.example.Name"]\n'
+    )
+    apps = dict(load_profile("strict").bus.apps)  # type: ignore[union-attr]
+    assert apps["org.keepassxc.KeePassXC"] == builtin["org.keepassxc.KeePassXC"]._replace(
+        talk=("org.example.A",)
+    )
+    assert apps["steam"] == builtin["steam"]
+    assert apps["org.example.New"] == BusPolicy(own=("org.example.Name",))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[bus.apps."x.Y"]\nown = ["org.freedesktop.systemd1"]', 'bus.apps."x.Y".own: '),
+        ('[bus.apps."x.Y"]\ncolour = []', 'unknown key bus.apps."x.Y".colour'),
+        ('[bus.apps."x.Y"]\napps = {}', 'unknown key bus.apps."x.Y".apps'),
+        ('[bus]\napps = ["x"]', "bus.apps must be a table"),
+    ],
+)
+def test_a_bad_app_table_is_an_error_naming_the_file_and_the_key(
+    user_dir: Path, text: str, message: str
+) -> None:
+    (user_dir / "strict.toml").write_text(text)
+    with pytest.raises(ProfileError, match=re.escape(message)):
+        load_profile("strict")
