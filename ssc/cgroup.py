@@ -46,6 +46,23 @@ def cgroup_of(pid: int | str) -> str | None:
         return None
 
 
+def enclosing_strict_app(own_cgroup: str | None) -> str | None:
+    """The scope of the strict app this process runs inside, if it does; else None.
+
+    A strict app's sandbox shows ``/sys/fs/cgroup`` read-only (``ssc.sandbox``), which no
+    process can arrange for itself without a namespace, so a read-only cgroup tree under an
+    ``app-ssc-…`` scope means the sandbox, whatever the environment says.
+    """
+    unit = (own_cgroup or "").rsplit("/", 1)[-1]
+    if not (unit.startswith("app-ssc-") and unit.endswith(".scope")):
+        return None
+    try:
+        read_only = os.statvfs(CGROUP_ROOT).f_flag & os.ST_RDONLY
+    except OSError:
+        return None
+    return unit if read_only else None
+
+
 def own_cgroup(read: Callable[[str], str]) -> str:
     """This process's cgroup v2 path, e.g. ``/user.slice/…/app.slice/app-ssc-x-….scope``."""
     path = cgroup_path(read("/proc/self/cgroup"))

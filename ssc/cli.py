@@ -30,8 +30,9 @@ Usage: ssc [OPTIONS] [--] COMMAND [ARG]...
 
 Options:
   --isolation=PROFILE  strict (default): CPU on all cores but one, memory at 70% of RAM,
-                       limits the program cannot lift, a filtered session bus, a private
-                       /tmp and no new privileges (bubblewrap, xdg-dbus-proxy);
+                       limits the program cannot lift, a filtered session bus, a /tmp
+                       of the app's own (shared by its instances) and no new privileges
+                       (bubblewrap, xdg-dbus-proxy);
                        relaxed: memory at 70% of RAM only, fit for shells and builds;
                        or a profile of yours in ~/.config/ssc/profiles/NAME.toml
   --cpu=QUOTA          CPU quota in percent of one CPU (50%, 150%) or all-but-one
@@ -46,7 +47,8 @@ Options:
 Profiles are TOML files: built-in ones in ssc/profiles/, yours in
 $XDG_CONFIG_HOME/ssc/profiles/ (a file named like a built-in one overrides its keys).
 Limits use systemd's names and syntax: CPUQuota, MemoryMax, MemoryHigh, MemorySwapMax,
-TasksMax, CPUWeight, OOMPolicy; a [bus] table lists the session bus names strict allows.
+TasksMax, CPUWeight, OOMPolicy; a [bus] table lists the session bus names strict allows,
+and [bus.apps."APP_ID"] tables what one app needs besides.
 
 Examples:
   ssc --isolation=strict firefox

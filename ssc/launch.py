@@ -82,7 +82,11 @@ def launch(request: Request) -> NoReturn:
             hint="run it as your desktop user, without sudo",
         )
     pid = os.getpid()
-    if not launchers.move_is_done(cgroup.cgroup_of(pid), cgroup.cgroup_of(os.getppid()), pid):
+    own = cgroup.cgroup_of(pid)
+    enclosing = cgroup.enclosing_strict_app(own)
+    if enclosing is not None:
+        _run_in_enclosing_app(request, enclosing)
+    if not launchers.move_is_done(own, cgroup.cgroup_of(os.getppid()), pid):
         # from here on, this is the child: the supervisor stays outside
         supervise.split(on_exit=lambda: _remove_app_tmp(app_id(request)))
     _run_in_own_scope(request)
@@ -111,6 +115,25 @@ def _run_in_own_scope(request: Request) -> NoReturn:
     if strict is None:
         _exec(program, request.command)  # argv[0] stays as typed, as a shell leaves it
     _exec_sandboxed(strict, [program, *request.command[1:]], runtime_dir, f"bus-{random_digits}")
+
+
+def _run_in_enclosing_app(request: Request, unit: str) -> NoReturn:
+    """Started from inside a strict app ("Open with" a contained viewer): run there.
+
+    The sandbox keeps the app from the user manager, so no scope of its own can be had; the
+    program stays in the enclosing app's scope, limits and sandbox, and is told so.
+    """
+    from .profiles import load_profile
+    from .programs import resolve_command
+
+    load_profile(request.profile)  # an unknown or broken profile is refused here too
+    program = resolve_command(request.command[0], os.environ.get("PATH", os.defpath))
+    print(
+        f"ssc: {app_id(request)} runs inside {unit}, the strict app that started it "
+        "(a strict app cannot start another in a scope of its own)",
+        file=sys.stderr,
+    )
+    _exec(program, request.command)
 
 
 def _strict_needs(

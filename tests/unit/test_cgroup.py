@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
 
-from ssc.cgroup import LimitNotEnforced, own_cgroup, verify_scope
+import ssc.cgroup
+from ssc.cgroup import LimitNotEnforced, enclosing_strict_app, own_cgroup, verify_scope
 from ssc.limits import AllButOne, Bytes, Percent
 from ssc.profiles import Limits
 
 UNIT = "app-ssc-firefox-0123456789abcdef0123456789abcdef.scope"
 CGROUP = f"/user.slice/user-1000.slice/user@1000.service/app.slice/{UNIT}"
 DIRECTORY = f"/sys/fs/cgroup{CGROUP}"
+_APPS = "/user.slice/user-1000.slice/user@1000.service/app.slice"
 GIB = 1024**3
 PAGE = 4096
 # What systemd writes for 70 % and 5 % of a 4 GiB machine (physical_memory_scale, whole pages).
@@ -208,3 +211,29 @@ def test_without_any_swap_there_is_no_swap_bound_to_check() -> None:
     files = scope_files()
     files["/proc/swaps"] = SWAPS_HEADER
     verify(Limits(memory_swap_max=Percent(500)), files)
+
+
+class _Statvfs:
+    def __init__(self, flag: int) -> None:
+        self.f_flag = flag
+
+
+@pytest.mark.parametrize(
+    ("cgroup", "read_only", "enclosing"),
+    [
+        (f"{_APPS}/app-ssc-org.mozilla.Thunderbird-01234567890123456789.scope", True, True),
+        # A relaxed app, or a shell of a contained terminal tab: the cgroup tree is writable.
+        (f"{_APPS}/app-ssc-bash-01234567890123456789.scope", False, False),
+        # Read-only for another reason (a container), and not an ssc scope.
+        (f"{_APPS}/app-gnome-firefox-4242.scope", True, False),
+        ("/", True, False),
+        (None, True, False),
+    ],
+)
+def test_a_read_only_cgroup_tree_under_an_ssc_scope_is_a_strict_apps_sandbox(
+    monkeypatch: pytest.MonkeyPatch, cgroup: str | None, read_only: bool, enclosing: bool
+) -> None:
+    flag = os.ST_RDONLY if read_only else 0
+    monkeypatch.setattr(ssc.cgroup.os, "statvfs", lambda path: _Statvfs(flag))
+    unit = enclosing_strict_app(cgroup)
+    assert unit == (cgroup.rsplit("/", 1)[-1] if enclosing and cgroup else None)

@@ -48,6 +48,9 @@ PACKAGES = (
     "dconf-service",
     "gnome-terminal",
     "ptyxis",
+    # strict with real apps: a single-instance browser whose second start hands over to the
+    # first through a socket under /tmp (chrome/browser/process_singleton_posix.cc)
+    "chromium",
 )
 
 # Where things live inside the guest (guest/setup-image and guest/runner use the same paths).
