@@ -89,23 +89,62 @@ def verify_scope(unit: str, limits: Limits, cpu_count: int, read: Callable[[str]
 
 
 def _check_memory(
-    unit: str, directory: str, name: str, amount: Amount, read: Callable[[str], str]
+    unit: str, directory: str, name: str, amount: Amount | None, read: Callable[[str], str]
 ) -> None:
     text = _read_limit(unit, directory, name, read)
+    if not memory_file_holds(text, amount):
+        wanted = "no limit" if amount is None else f"the requested {amount}"
+        raise LimitNotEnforced(f"{unit}: {name} is {text}, not {wanted}", hint=DELEGATION_HINT)
+
+
+def memory_file_holds(text: str, amount: Amount | None) -> bool:
+    """Whether a ``memory.max``-like file's text holds ``amount`` (None: ``max``, no limit)."""
+    if amount is None:
+        return text == "max"
     page = os.sysconf("SC_PAGE_SIZE")
     if isinstance(amount, Bytes):
-        allowed = amount.value // page * page  # the kernel keeps whole pages
-        ok = text.isdigit() and int(text) == allowed
-    else:
-        # systemd computes the share of its own view of physical memory (a container's limit
-        # may be smaller than the machine's), so the check is: a number, no larger than the share.
-        physical = os.sysconf("SC_PHYS_PAGES") * page
-        allowed = physical * amount.scale() // UINT32_MAX
-        ok = text.isdigit() and int(text) <= allowed + page
-    if not ok:
-        raise LimitNotEnforced(
-            f"{unit}: {name} is {text}, not the requested {amount}", hint=DELEGATION_HINT
-        )
+        return text.isdigit() and int(text) == amount.value // page * page  # whole pages
+    # systemd computes the share of its own view of physical memory (a container's limit may
+    # be smaller than the machine's), so the check is: a number, no larger than the share.
+    physical = os.sysconf("SC_PHYS_PAGES") * page
+    return text.isdigit() and int(text) <= physical * amount.scale() // UINT32_MAX + page
+
+
+# The shared ceiling's files, and the limits they hold (``ssc.shared``).
+SLICE_FILES = (
+    ("memory.max", "memory_max"),
+    ("memory.high", "memory_high"),
+    ("memory.swap.max", "memory_swap_max"),
+)
+
+
+def slice_holds(directory: str, limits: Limits, read: Callable[[str], str]) -> bool:
+    """Whether the slice's cgroup ``directory`` holds ``limits`` already (False: not there)."""
+    for name, field in SLICE_FILES:
+        try:
+            text = read(f"{directory}/{name}").strip()
+        except FileNotFoundError:
+            if name == "memory.swap.max":
+                continue  # no swap accounting: nothing to hold (verify_slice says more)
+            return False
+        except OSError:
+            return False
+        if not memory_file_holds(text, getattr(limits, field)):
+            return False
+    return True
+
+
+def verify_slice(slice_name: str, limits: Limits, read: Callable[[str], str]) -> None:
+    """Raise unless this process's scope sits in ``slice_name`` and it holds ``limits``."""
+    path = own_cgroup(read)
+    parent = path.rsplit("/", 1)[0]
+    if parent.rsplit("/", 1)[-1] != slice_name:
+        raise LimitNotEnforced(f"Failed to start in {slice_name}: the scope is in {parent}")
+    directory = f"{CGROUP_ROOT}{parent}"
+    for name, field in SLICE_FILES:
+        if name == "memory.swap.max" and not _swap_is_accounted(slice_name, directory, read):
+            continue
+        _check_memory(slice_name, directory, name, getattr(limits, field), read)
 
 
 def _check_cpu(unit: str, directory: str, quota_usec: int, read: Callable[[str], str]) -> None:

@@ -103,22 +103,23 @@ _TARGET_HELP = (
 
 
 @cli.command("ps")
-@click.option("--json", "as_json", is_flag=True, help="A JSON list, for scripts (sizes in bytes).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="JSON for scripts: the apps, and all of them together."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Each app's unit and its processes too.")
 def ps_command(as_json: bool, verbose: bool) -> None:
     """What runs contained: memory now, at its peak and against the ceiling; swap; CPU against
     the quota (measured over half a second); tasks; processes killed at the ceiling; age."""
     from . import report, running
 
-    statuses = sorted(
-        running.ps(verbose=verbose), key=lambda s: (s.scope.app.name.casefold(), s.scope.unit)
-    )
+    found, shared = running.ps(verbose=verbose)
+    statuses = sorted(found, key=lambda s: (s.scope.app.name.casefold(), s.scope.unit))
     if as_json:
-        click.echo(report.json_text(statuses))
+        click.echo(report.json_text(statuses, shared))
     elif not statuses:
         click.echo("No contained apps are running.")
     else:
-        for line in report.table(statuses, verbose=verbose):
+        for line in report.table(statuses, verbose=verbose, shared=shared):
             click.echo(line)
 
 

@@ -94,7 +94,7 @@ def launch(request: Request) -> NoReturn:
 
 def _run_in_own_scope(request: Request) -> NoReturn:
     # Imported here, after the split: the supervisor never holds D-Bus, TOML or the sandbox.
-    from . import units
+    from . import shared, units
     from .profiles import load_profile
     from .programs import resolve_command
 
@@ -109,8 +109,10 @@ def _run_in_own_scope(request: Request) -> NoReturn:
     unit = units.scope_name(app_id(request), random_digits)
     cpu_count = os.cpu_count() or 1
     description = units.describe(request.command, profile.name)
-    _join_scope(unit, description, limits, cpu_count, request.debug)
+    shared_limits = shared.load_shared(shared.physical_memory())
+    _join_scope(unit, description, limits, cpu_count, shared_limits, request.debug)
     cgroup.verify_scope(unit, limits, cpu_count, cgroup.read_text)
+    cgroup.verify_slice(shared.SLICE, shared_limits, cgroup.read_text)
 
     if strict is None:
         _exec(program, request.command)  # argv[0] stays as typed, as a shell leaves it
@@ -154,9 +156,12 @@ def _strict_needs(
     return Strict(bwrap, proxy, bus_filters, app_tmp.hold(runtime_dir, app_id(request)))
 
 
-def _join_scope(unit: str, description: str, limits: Limits, cpu_count: int, debug: bool) -> None:
-    """Start ``unit`` holding this process, named by its PIDFD (its PID on older managers)."""
-    from . import systemd, units
+def _join_scope(
+    unit: str, description: str, limits: Limits, cpu_count: int, shared_limits: Limits, debug: bool
+) -> None:
+    """Start ``unit`` holding this process, named by its PIDFD (its PID on older managers), in
+    the slice of all contained apps, which is made or given its limits first if it lacks them."""
+    from . import shared, systemd, units
 
     pidfd = _own_pidfd()
     attempts = units.scope_property_attempts(
@@ -167,6 +172,11 @@ def _join_scope(unit: str, description: str, limits: Limits, cpu_count: int, deb
     try:
         connection = systemd.connect()
         try:
+            if not cgroup.slice_holds(shared.slice_directory(), shared_limits, cgroup.read_text):
+                slice_properties = shared.slice_properties(shared_limits)
+                if debug:
+                    _debug(shared.SLICE, slice_properties)
+                systemd.set_up_slice(connection, shared.SLICE, slice_properties)
             systemd.start_scope(connection, unit, attempts)
         finally:
             connection.close()

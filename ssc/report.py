@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from .apps import Scope
+from .shared import SLICE as SHARED_SLICE
 from .usage import Usage
 
 _SUFFIXES = ("K", "M", "G", "T", "P")
@@ -39,6 +40,16 @@ class Status(NamedTuple):
     cpu: float | None  # percent of one CPU over the sampling interval
     age: float | None  # seconds since the scope started
     processes: list[Process] | None = None  # asked for: ps -v, top
+
+
+class Shared(NamedTuple):
+    """All contained apps together: their slice, against the shared ceiling (``ssc.shared``)."""
+
+    usage: Usage
+    cpu: float | None  # percent of one CPU over the sampling interval
+
+
+SHARED_NAME = "all contained apps"
 
 
 def short_size(size: int) -> str:
@@ -144,6 +155,25 @@ def row(status: Status) -> tuple[str, ...]:
     )
 
 
+def shared_row(shared: Shared) -> tuple[str, ...]:
+    """The table's last line: the slice of all contained apps, against the shared ceiling."""
+    usage = shared.usage
+    return (
+        SHARED_NAME,
+        "shared",
+        short_size(usage.memory_current),
+        _limit(usage.memory_peak),
+        _limit(usage.memory_max),
+        _share(usage),
+        _swap(usage),
+        percent(shared.cpu),
+        percent(usage.cpu_quota),
+        str(usage.tasks),
+        str(usage.events.oom_kill),
+        NONE,
+    )
+
+
 def sort_key(status: Status) -> tuple[float, int, str]:
     """By share of the ceiling, largest first; unlimited apps after, by memory."""
     share = status.usage.memory_share
@@ -155,17 +185,23 @@ def sort_key(status: Status) -> tuple[float, int, str]:
     )
 
 
-def table(statuses: Sequence[Status], *, verbose: bool = False) -> list[str]:
-    """The ``ps`` table; with ``verbose``, each scope's unit and processes below its row."""
-    rows = [HEADER, *(row(status) for status in statuses)]
+def table(
+    statuses: Sequence[Status], *, verbose: bool = False, shared: Shared | None = None
+) -> list[str]:
+    """The ``ps`` table; with ``verbose``, each scope's unit and processes below its row; with
+    ``shared``, a last line for all contained apps against their shared ceiling."""
+    app_rows = [row(status) for status in statuses]
+    last = [shared_row(shared)] if shared is not None else []
+    rows = [HEADER, *app_rows, *last]
     widths = [max(len(r[column]) for r in rows) for column in range(len(HEADER))]
     lines = [_format(HEADER, widths)]
-    for status, cells in zip(statuses, rows[1:], strict=True):
+    for status, cells in zip(statuses, app_rows, strict=True):
         lines.append(_format(cells, widths))
         if verbose:
             lines.append(f"  {status.scope.unit}")
         if status.processes is not None:
             lines.extend(process_lines(status.processes))
+    lines.extend(_format(cells, widths) for cells in last)
     return lines
 
 
@@ -220,8 +256,30 @@ def as_json(status: Status) -> dict[str, Any]:
     return record
 
 
-def json_text(statuses: Sequence[Status]) -> str:
-    return json.dumps([as_json(status) for status in statuses], indent=2)
+def shared_json(shared: Shared) -> dict[str, Any]:
+    """All contained apps together for ``ps --json``, with the fields of an app's record."""
+    usage = shared.usage
+    return {
+        "unit": SHARED_SLICE,
+        "tasks": usage.tasks,
+        "memory_current": usage.memory_current,
+        "memory_peak": usage.memory_peak,
+        "memory_max": usage.memory_max,
+        "memory_high": usage.memory_high,
+        "swap_current": usage.swap_current,
+        "swap_max": usage.swap_max,
+        "cpu_percent": None if shared.cpu is None else round(shared.cpu, 1),
+        "oom_kills": usage.events.oom_kill,
+    }
+
+
+def json_text(statuses: Sequence[Status], shared: Shared | None = None) -> str:
+    """``{"apps": [one record per scope], "shared": all of them together, or null}``."""
+    document = {
+        "apps": [as_json(status) for status in statuses],
+        "shared": None if shared is None else shared_json(shared),
+    }
+    return json.dumps(document, indent=2)
 
 
 def top_frame(statuses: Sequence[Status], clock: str | None = None) -> list[str]:

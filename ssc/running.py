@@ -20,7 +20,7 @@ from . import apps, manager, units, usage
 from .errors import SscError
 from .limits import UINT32_MAX, USEC_PER_SEC, Amount, Bytes, CpuQuota, cpu_quota_usec
 from .profiles import Limits
-from .report import Process, Status, short_size
+from .report import Process, Shared, Status, short_size
 from .systemd import connect
 
 if TYPE_CHECKING:
@@ -100,14 +100,16 @@ def status(
     return Status(scope, after.usage, pids, cpu, age, processes)
 
 
-def ps(*, verbose: bool) -> list[Status]:
-    """Every running scope, with CPU use measured over half a second."""
+def ps(*, verbose: bool) -> tuple[list[Status], Shared | None]:
+    """Every running scope, with CPU use measured over half a second, and all of them together
+    (their slice; None when it is not there)."""
     connection = connect()
     try:
         found = scopes(connection)
     finally:
         connection.close()
     sampler = _sampler() if verbose else None
+    shared_before = _read_shared()
     first = {scope.unit: read(scope) for scope in found}
     if sampler is not None:
         for scope in found:
@@ -121,7 +123,24 @@ def ps(*, verbose: bool) -> list[Status]:
             continue
         sample = sampler.sample if sampler is not None else None
         statuses.append(status(scope, first[scope.unit], second, sample))
-    return statuses
+    shared_after = _read_shared()
+    if shared_after is None:
+        return statuses, None
+    cpu = None
+    if shared_before is not None:
+        seconds = shared_after.at - shared_before.at
+        cpu = usage.cpu_percent(shared_before.usage, shared_after.usage, seconds)
+    return statuses, Shared(shared_after.usage, cpu)
+
+
+def _read_shared() -> Sampling | None:
+    """The slice of all contained apps, read as a scope is."""
+    from .shared import slice_directory
+
+    try:
+        return Sampling(time.monotonic(), usage.read_usage(slice_directory()))
+    except (usage.ScopeGone, OSError):
+        return None
 
 
 def top(interval: float) -> Iterator[list[Status]]:

@@ -91,6 +91,32 @@ def start_scope(
         )
 
 
+def set_up_slice(connection: DBusConnection, name: str, properties: Sequence[Property]) -> None:
+    """Make the slice ``name`` with ``properties``, or give them to it if it exists already.
+
+    A slice that another launch made a moment ago (or that the manager made from a scope's
+    ``Slice=``) makes ``StartTransientUnit`` fail with ``UnitExists``; ``SetUnitProperties``
+    then sets the same limits on it, for as long as the manager runs (``runtime``).
+    """
+    rule = message_bus.AddMatch(manager_signal_rule("JobRemoved", sender=SYSTEMD.bus_name))
+    _call(connection, rule, name)
+    with connection.filter(manager_signal_rule("JobRemoved"), bufsize=65536) as removed:
+        try:
+            job = _start_transient_unit(connection, name, properties)
+        except DBusErrorResponse as error:
+            if error.name != "org.freedesktop.systemd1.UnitExists":
+                raise _start_failure(name, error) from error
+            wire = [p.wire() for p in properties]
+            message = new_method_call(SYSTEMD, "SetUnitProperties", "sba(sv)", (name, True, wire))
+            _call(connection, message, name)
+            return
+        result = _wait_for_job(connection, removed, job, name)
+    if result != "done":
+        raise SscError(
+            f"Failed to start {name}: job {result}", hint=f"see: journalctl --user -u {name}"
+        )
+
+
 def _start_first_accepted(
     connection: DBusConnection, name: str, attempts: Sequence[Sequence[Property]]
 ) -> str:

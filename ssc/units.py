@@ -19,9 +19,9 @@ from typing import NamedTuple
 
 from .limits import Bytes, Percent, cpu_quota_usec
 from .profiles import Limits
+from .shared import SLICE
 
 LAUNCHER = "ssc"
-SLICE = "app.slice"
 UNIT_NAME_MAX = 255  # systemd's UNIT_NAME_MAX is 256 including the terminating NUL
 RANDOM_DIGITS = 20  # 64 random bits, zero-padded: 2**64 has 20 decimal digits
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.")

@@ -21,7 +21,9 @@ from .standins.launchers import move_pid, vte_scope
 
 pytestmark = pytest.mark.integration
 
-SCOPE = re.compile(r"/app\.slice/app-ssc-(?P<id>[^/]+)-(?P<random>[0-9]{20})\.scope$")
+SCOPE = re.compile(
+    r"/app\.slice/app-ssc\.slice/app-ssc-(?P<id>[^/]+)-(?P<random>[0-9]{20})\.scope$"
+)
 
 
 def run(*argv: str, **options: object) -> subprocess.CompletedProcess[str]:
@@ -52,7 +54,7 @@ def test_hostile_names_still_give_a_valid_scope(user_manager: str, hostile: str)
     assert result.returncode == 0, result.stderr
     scope = result.stdout.strip().rsplit("/", 1)[-1]
     assert len(scope.encode()) <= 255
-    assert SCOPE.search("/app.slice/" + scope), scope
+    assert SCOPE.search("/app.slice/app-ssc.slice/" + scope), scope
 
 
 @pytest.mark.parametrize(("isolation", "expected"), [("strict", "1"), ("relaxed", "0")])

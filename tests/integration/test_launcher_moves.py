@@ -24,7 +24,7 @@ from .standins.launchers import gnome_scope, move_pid, vte_scope
 
 pytestmark = pytest.mark.integration
 
-SSC_SCOPE = re.compile(r"/app\.slice/app-ssc-[^/]+-[0-9]+\.scope$")
+SSC_SCOPE = re.compile(r"/app\.slice/app-ssc\.slice/app-ssc-[^/]+-[0-9]+\.scope$")
 # relaxed: ssc's exit is the app's death by SIGKILL; strict: bwrap, the app's parent, reports
 # its child's death by a signal as the exit status 128 + N.
 KILLED = {"relaxed": -signal.SIGKILL, "strict": 128 + signal.SIGKILL}

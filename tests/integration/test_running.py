@@ -69,7 +69,7 @@ def contained(app_id: str, *options: str) -> Iterator[subprocess.Popen[str]]:
 def ps_records() -> list[dict[str, object]]:
     result = sscctl("ps", "--json")
     assert result.returncode == 0, result.stderr
-    records: list[dict[str, object]] = json.loads(result.stdout)
+    records: list[dict[str, object]] = json.loads(result.stdout)["apps"]
     return records
 
 

@@ -27,7 +27,7 @@ from .conftest import CGROUP_ROOT, require, ssc_units
 pytestmark = pytest.mark.integration
 
 PROJECT = Path(__file__).resolve().parents[2]
-SSC_SCOPE = re.compile(r"/app\.slice/app-ssc-[^/]+-[0-9]+\.scope$")
+SSC_SCOPE = re.compile(r"/app\.slice/app-ssc\.slice/app-ssc-[^/]+-[0-9]+\.scope$")
 OWN_CGROUP = "/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)"
 OWN_UNIT = "$(basename $(cut -d: -f3 /proc/self/cgroup))"
 MARK = f"ssc-escape-{os.getpid()}"
@@ -104,7 +104,9 @@ PROBES = {
 def no_escape_left() -> Iterator[None]:
     """Undo what a successful escape leaves: a cgroup, a unit file, a scope."""
     yield
-    for cgroup in CGROUP_ROOT.glob(f"user.slice/user-*.slice/user@*.service/app.slice/{MARK}"):
+    for cgroup in CGROUP_ROOT.glob(
+        f"user.slice/user-*.slice/user@*.service/app.slice/app-ssc.slice/{MARK}"
+    ):
         deadline = time.monotonic() + 15
         while (cgroup / "cgroup.procs").read_text().strip() and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -99,8 +99,9 @@ def test_top_sorts_by_share_of_the_ceiling_then_unlimited_apps_by_memory() -> No
 
 
 def test_json_has_the_documented_fields_in_bytes_and_null_for_no_limit() -> None:
-    records = json.loads(report.json_text([status_of("bash", 30 * MiB, None)]))
-    record = records[0]
+    document = json.loads(report.json_text([status_of("bash", 30 * MiB, None)]))
+    assert document["shared"] is None
+    record = document["apps"][0]
     assert {"unit", "app", "pids", "memory_current", "memory_peak", "memory_max"} <= set(record)
     assert {"cpu_quota", "oom_kills"} <= set(record)
     assert record["app"] == "bash"
@@ -109,3 +110,18 @@ def test_json_has_the_documented_fields_in_bytes_and_null_for_no_limit() -> None
     assert record["memory_max"] is None
     assert record["cpu_quota"] == 300.0
     assert record["oom_kills"] == 2
+
+
+def test_ps_ends_with_all_contained_apps_against_the_shared_ceiling() -> None:
+    shared = report.Shared(usage_of(int(1.2 * GiB), int(1.5 * GiB)), 150.0)
+    lines = report.table([status_of("bash", 30 * MiB, 2 * GiB)], shared=shared)
+    assert len(lines) == 3
+    cells = lines[-1].split()
+    assert lines[-1].startswith("all contained apps  shared")
+    assert cells[6:10] == ["1.5G", "80%", "0B/512M", "150%"]
+    document = json.loads(report.json_text([], shared))
+    assert document["apps"] == []
+    assert document["shared"]["unit"] == "app-ssc.slice"
+    assert document["shared"]["memory_max"] == int(1.5 * GiB)
+    assert document["shared"]["memory_current"] == int(1.2 * GiB)
+    assert document["shared"]["cpu_percent"] == 150.0

@@ -124,7 +124,7 @@ def test_start_transient_unit_with_pids_round_trips_on_the_wire() -> None:
         [
             ("Description", ("s", "firefox-esr")),
             ("PIDs", ("au", [4242])),
-            ("Slice", ("s", "app.slice")),
+            ("Slice", ("s", "app-ssc.slice")),
             ("CollectMode", ("s", "inactive-or-failed")),
             ("CPUQuotaPerSecUSec", ("t", 3_000_000)),
             ("MemoryMaxScale", ("u", 3006477107)),

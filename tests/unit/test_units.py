@@ -270,7 +270,7 @@ def test_scope_properties_with_a_pidfd_name_the_process_by_pidfds(
     assert table(properties) == [
         ("Description", "s", "firefox --private-window"),
         ("PIDFDs", "ah", [7]),
-        ("Slice", "s", "app.slice"),
+        ("Slice", "s", "app-ssc.slice"),
         ("CollectMode", "s", "inactive-or-failed"),
         *resources,
     ]
@@ -287,7 +287,7 @@ def test_scope_properties_without_a_pidfd_name_the_process_by_pids(
     assert table(properties) == [
         ("Description", "s", "bash -i"),
         ("PIDs", "au", [4242]),
-        ("Slice", "s", "app.slice"),
+        ("Slice", "s", "app-ssc.slice"),
         ("CollectMode", "s", "inactive-or-failed"),
         *resources,
     ]
@@ -302,7 +302,7 @@ def test_no_limits_give_only_the_scope_itself() -> None:
     assert table(scope_properties("x", Limits(), 4, pidfd=3, pid=1)) == [
         ("Description", "s", "x"),
         ("PIDFDs", "ah", [3]),
-        ("Slice", "s", "app.slice"),
+        ("Slice", "s", "app-ssc.slice"),
         ("CollectMode", "s", "inactive-or-failed"),
     ]
 
