@@ -1,11 +1,13 @@
 """From ``memory.events`` changes to notifications: what happened, what to tell, and when (pure).
 
 The kernel counts, in each scope's ``memory.events``, the processes it killed (``oom_kill``)
-and the times the scope ran into its own ceiling (``oom``); a kill without an ``oom`` of the
-scope's own was the system running out of memory. It does not say *which* process died, so
-the watcher keeps the scope's processes as they were when it pressed against its ceiling
-(``max`` rises first), and the largest of those that are gone after the kill are
-the ones named — the OOM killer picks the largest.
+and the times the scope ran into its own ceiling (``oom``). A kill without an ``oom`` of the
+scope's own came from above: the shared ceiling of all contained apps when the slice's own
+``oom`` rose with it (``ssc.shared``; the kernel counts an OOM in the cgroup whose limit was hit
+and its ancestors, never below), else the system running out of memory. It does not say
+*which* process died, so the watcher keeps the scope's processes as they were when it pressed
+against its ceiling (``max`` rises first), and the largest of those that are gone after the
+kill are the ones named — the OOM killer picks the largest.
 
 Kills are folded, as uwsm's fumon replaces its notification instead of stacking another:
 kills of one app within :data:`SETTLE` seconds make one notification; more kills within
@@ -44,6 +46,7 @@ class Kill(NamedTuple):
     limit: int | None  # memory.max at the time; None: no ceiling
     peak: int | None  # memory.peak at the time
     before: Mapping[int, Victim]  # the scope's processes before the kill
+    shared_limit: int | None = None  # the shared ceiling, when it was that OOM
 
 
 class Pending(NamedTuple):
@@ -56,6 +59,7 @@ class Pending(NamedTuple):
     peak: int | None
     before: Mapping[int, Victim]
     due: float
+    shared_limit: int | None = None
 
 
 class Shown(NamedTuple):
@@ -129,6 +133,7 @@ class Folder:
                 limit=kill.limit if kill.limit is not None else pending.limit,
                 peak=max(pending.peak or 0, kill.peak or 0) or None,
                 before={**pending.before, **kill.before},
+                shared_limit=kill.shared_limit or pending.shared_limit,
             )
             return
         due = now + SETTLE
@@ -136,7 +141,14 @@ class Folder:
         if shown is not None:
             due = max(due, shown.at + UPDATE_INTERVAL)
         self.pending[app_id] = Pending(
-            app_id, kill.kills, kill.at_limit, kill.limit, kill.peak, kill.before, due
+            app_id,
+            kill.kills,
+            kill.at_limit,
+            kill.limit,
+            kill.peak,
+            kill.before,
+            due,
+            kill.shared_limit,
         )
 
     def current(self, app_id: str, now: float) -> Shown | None:
@@ -188,20 +200,27 @@ def kill_notice(
     limit: int | None,
     peak: int | None,
     alive: bool,
+    shared_limit: int | None = None,
 ) -> Notice:
     """``Firefox: a process was stopped`` / ``python3 (PID 42) reached Firefox's memory limit
-    of 8 GiB (peak 8.0 GiB); the rest of Firefox keeps running.``"""
+    of 8 GiB (peak 8.0 GiB); the rest of Firefox keeps running.`` A kill at the shared
+    ceiling (``shared_limit``) says that all contained apps together reached it."""
     summary = (
         f"{app_name}: a process was stopped"
         if count == 1
         else f"{app_name}: {count} processes were stopped"
     )
     who = _who(named, count)
+    verb = "was" if count == 1 else "were"
     if at_limit and limit is not None:
         peak_text = f" (peak {human_size(peak, decimals=1)})" if peak else ""
         body = f"{who} reached {app_name}'s memory limit of {human_size(limit)}{peak_text}"
+    elif shared_limit is not None:
+        body = (
+            f"{who} {verb} stopped: all contained apps together reached their shared limit "
+            f"of {human_size(shared_limit, decimals=1)}"
+        )
     else:
-        verb = "was" if count == 1 else "were"
         body = f"{who} {verb} stopped by the kernel: the system ran out of memory"
     body += f"; the rest of {app_name} keeps running." if alive else "."
     return Notice(summary, body)

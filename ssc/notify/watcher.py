@@ -28,7 +28,7 @@ from typing import NamedTuple
 from jeepney.io.blocking import DBusConnection
 from jeepney.low_level import HeaderFields, Message
 
-from .. import apps, cgroup, manager, units, usage
+from .. import apps, cgroup, manager, shared, units, usage
 from ..errors import SscError
 from ..systemd import SYSTEMD, connect, manager_signal_rule
 from . import events
@@ -146,6 +146,7 @@ class Watcher:
         self.bus_fd = connection.sock.fileno()
         self.epoll.register(self.bus_fd, select.EPOLLIN)
         self.resync_at = 0.0
+        self.shared_ooms = self.read_shared_ooms()  # the slice's own OOMs, as last seen
 
     # --- setup and the scope list
 
@@ -235,8 +236,9 @@ class Watcher:
             before = {**earlier, **watched.processes} or processes_of(watched.directory)
             limit = read_number(watched.directory, "memory.max")
             peak = read_number(watched.directory, "memory.peak")
+            at_limit = change.at_limit and limit is not None
             kill = events.Kill(
-                change.kills, change.at_limit and limit is not None, limit, peak, before
+                change.kills, at_limit, limit, peak, before, self.shared_limit_hit(watched)
             )
             self.log(f"{watched.unit}: the kernel killed {change.kills} process(es)")
             self.folder.add(watched.app_id, kill, now)
@@ -244,6 +246,21 @@ class Watcher:
             watched.snapshot_at = -1e9
         elif self.options.throttling and change.throttled:
             self.on_throttled(watched, now)
+
+    def read_shared_ooms(self) -> int:
+        """The OOMs of the slice of all contained apps: the times its shared ceiling was hit."""
+        try:
+            with open(os.path.join(shared.slice_directory(), "memory.events")) as f:
+                return usage.parse_memory_events(f.read()).oom
+        except OSError:
+            return 0
+
+    def shared_limit_hit(self, watched: Watched) -> int | None:
+        """The shared ceiling, if the slice hit it since the last kill seen; else None."""
+        ooms, self.shared_ooms = self.shared_ooms, self.read_shared_ooms()
+        if self.shared_ooms <= ooms:
+            return None
+        return read_number(os.path.dirname(watched.directory), "memory.max")
 
     def on_throttled(self, watched: Watched, now: float) -> None:
         if not events.should_warn_throttled(self.throttled_at.get(watched.app_id), now):
@@ -291,6 +308,7 @@ class Watcher:
                 limit=pending.limit,
                 peak=pending.peak,
                 alive=alive,
+                shared_limit=pending.shared_limit,
             )
             replaces = shown.notification_id if shown else 0
             notification_id = self.notifier.send(notice, app, replaces)

@@ -122,6 +122,32 @@ def test_an_unnamed_kill_and_a_system_wide_one_are_worded_as_such() -> None:
     )
 
 
+def test_a_kill_at_the_shared_ceiling_says_all_contained_apps_reached_it() -> None:
+    shared = events.kill_notice(
+        "Firefox",
+        1,
+        [HOG],
+        at_limit=False,
+        limit=8 * GiB,
+        peak=None,
+        alive=True,
+        shared_limit=int(2.4 * GiB),
+    )
+    assert shared.summary == "Firefox: a process was stopped"
+    assert shared.body == (
+        "python3 (PID 42) was stopped: all contained apps together reached their shared limit"
+        " of 2.4 GiB; the rest of Firefox keeps running."
+    )
+
+
+def test_a_shared_kill_folded_with_others_keeps_the_shared_limit() -> None:
+    folder = events.Folder()
+    folder.add("x", events.Kill(1, False, None, None, {}, shared_limit=GiB), 0.0)
+    folder.add("x", events.Kill(1, False, None, None, {}), 0.5)
+    (pending,) = folder.take_due(10.0)
+    assert (pending.kills, pending.shared_limit) == (2, GiB)
+
+
 def test_throttling_is_told_at_most_every_ten_minutes() -> None:
     assert events.should_warn_throttled(None, 5.0)
     assert not events.should_warn_throttled(5.0, 5.0 + events.THROTTLE_QUIET - 1)
