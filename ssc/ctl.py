@@ -160,18 +160,30 @@ def top_command(delay: float, iterations: int | None) -> None:
 
 
 @cli.command("set", epilog=_TARGET_HELP)
-@click.argument("target")
+@click.argument("target", required=False)
 @click.option("--memory", metavar="SIZE", help="Memory ceiling: 512M, 4G, or a share of RAM (60%).")
 @click.option("--cpu", metavar="QUOTA", help="CPU quota: 50%, 300% (of one CPU), all-but-one.")
-def set_command(target: str, memory: str | None, cpu: str | None) -> None:
+@click.option(
+    "--shared", is_flag=True, help="The ceiling of all contained apps together, instead of one's."
+)
+def set_command(target: str | None, memory: str | None, cpu: str | None, shared: bool) -> None:
     """Change a running app's limits now, until it exits; prints them before → after.
 
     The values are those of ssc's --memory and --cpu; a new ceiling drops the app's
-    MemoryHigh, as ssc --memory does.
+    MemoryHigh, as ssc --memory does. With --shared (and no TARGET), --memory is the ceiling
+    of all contained apps together: set now, and kept in ~/.config/ssc/shared.toml.
     """
     from . import running
     from .limits import LimitError, parse_cpu_quota, parse_memory
 
+    if shared:
+        if target is not None or cpu is not None or memory is None:
+            raise UsageError(
+                "--shared takes --memory=SIZE alone, and no TARGET",
+                hint="sscctl set --shared --memory=12G",
+            )
+    elif target is None:
+        raise UsageError("missing TARGET", hint="name an app (sscctl ps lists them), or --shared")
     if memory is None and cpu is None:
         raise UsageError("nothing to set", hint="give --memory=SIZE, --cpu=QUOTA or both")
     try:
@@ -182,7 +194,12 @@ def set_command(target: str, memory: str | None, cpu: str | None) -> None:
         cpu_quota = parse_cpu_quota(cpu) if cpu is not None else None
     except LimitError as error:
         raise UsageError(f"invalid --cpu: {error}") from error
-    for line in running.set_limits(target, memory_amount, cpu_quota):
+    if shared and memory is not None:
+        lines = running.set_shared(memory)
+    else:
+        assert target is not None
+        lines = running.set_limits(target, memory_amount, cpu_quota)
+    for line in lines:
         click.echo(line)
 
 

@@ -20,7 +20,7 @@ from . import apps, manager, units, usage
 from .errors import SscError
 from .limits import UINT32_MAX, USEC_PER_SEC, Amount, Bytes, CpuQuota, cpu_quota_usec
 from .profiles import Limits
-from .report import Process, Shared, Status, short_size
+from .report import SHARED_NAME, Process, Shared, Status, short_size
 from .systemd import connect
 
 if TYPE_CHECKING:
@@ -233,6 +233,38 @@ def describe_change(before: usage.Usage, after: usage.Usage, memory: bool, cpu: 
     if cpu:
         parts.append(f"CPU {quota(before.cpu_quota)} → {quota(after.cpu_quota)}")
     return ", ".join(parts)
+
+
+def set_shared(memory: str) -> list[str]:
+    """A new shared ceiling for all contained apps: set live, read back until the kernel holds
+    it, then kept in shared.toml for the next login. A value the file cannot take, or the
+    kernel does not hold, changes nothing in the file."""
+    from . import cgroup, shared, systemd
+
+    text = shared.with_ceiling(shared.read_shared_text(), memory)
+    limits = shared.parse_shared(text, shared.shared_file(), shared.physical_memory())
+    directory = shared.slice_directory()
+    try:
+        before = usage.read_usage(directory)
+    except (usage.ScopeGone, OSError):
+        before = None
+    connection = connect()
+    try:
+        systemd.set_up_slice(connection, shared.SLICE, shared.slice_properties(limits))
+    finally:
+        connection.close()
+    deadline = time.monotonic() + CONFIRM_SECONDS
+    while not cgroup.slice_holds(directory, limits, cgroup.read_text):
+        if time.monotonic() > deadline:
+            raise SscError(
+                f"{shared.SLICE}: the kernel does not hold the new ceiling {memory}",
+                hint=cgroup.DELEGATION_HINT,
+            )
+        time.sleep(0.05)
+    shared.write_shared_text(text)
+    after = usage.read_usage(directory)
+    change = describe_change(before or after, after, memory=True, cpu=False)
+    return [f"{SHARED_NAME} ({shared.SLICE}): {change}; kept in {shared.shared_file()}"]
 
 
 def set_limits(target: str, memory: Amount | None, cpu: CpuQuota | None) -> list[str]:

@@ -34,6 +34,7 @@ the file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import TYPE_CHECKING
 
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 SLICE = "app-ssc.slice"
 GIB = 1024**3
 DEFAULT_SHARE = 0.80  # of RAM, for the contained apps together
-FIXED_RESERVE = 2 * GIB  # left to the session, whatever the share says
+FIXED_RESERVE = 1 * GIB  # left to the session, whatever the share says
 HIGH_SHARE = 0.95  # MemoryHigh, of MemoryMax
 DEFAULT_SWAP = Percent(500)  # as the built-in profiles bound each app's swap
 KEYS = ("MemoryMax", "MemoryHigh", "MemorySwapMax")
@@ -61,8 +62,8 @@ class SharedError(SscError):
 def default_ceiling(physical: int) -> int:
     """The contained apps' memory together: RAM less the larger reserve, at least half of RAM.
 
-    8 GiB: 6 GiB (the fixed 2 GiB reserve); 16 GiB: 12.8 GiB (20 %); 64 GiB: 51.2 GiB (20 %);
-    the test bed's 3 GiB: 1.5 GiB (half).
+    3 GiB (the test bed): 2 GiB (the fixed 1 GiB reserve); 8 GiB: 6.4 GiB (20 %); 16 GiB:
+    12.8 GiB; 64 GiB: 51.2 GiB; 1.5 GiB: 0.75 GiB (half).
     """
     reserve = max(physical - int(physical * DEFAULT_SHARE), FIXED_RESERVE)
     return max(physical - reserve, physical // 2)
@@ -124,9 +125,70 @@ def _parse_amount(value: str, key: str, source: str) -> Amount | None:
         raise SharedError(f"{source}: limits.{key}: {error}") from error
 
 
+def with_ceiling(text: str, ceiling: str) -> str:
+    """``text`` (a shared.toml, maybe empty) with ``MemoryMax`` set to ``ceiling`` (a value in
+    systemd's syntax, as typed: ``12G``, ``75%``) and its
+    ``MemoryHigh`` line dropped (the default, just below the new ceiling, takes its place);
+    every other line, comments included, stays as it was."""
+    lines = text.splitlines()
+    out: list[str] = []
+    in_limits = False
+    written = False
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("["):
+            if in_limits and not written:
+                out.append(f'MemoryMax = "{ceiling}"')
+                written = True
+            in_limits = stripped.split("#", 1)[0].strip() == "[limits]"
+        elif in_limits and _key_of(stripped) == "MemoryHigh":
+            continue
+        elif in_limits and _key_of(stripped) == "MemoryMax":
+            out.append(f'MemoryMax = "{ceiling}"')
+            written = True
+            continue
+        out.append(line)
+    if not written:
+        if not in_limits:
+            out += ([""] if out else []) + ["[limits]"]
+        out.append(f'MemoryMax = "{ceiling}"')
+    return "\n".join(out) + "\n"
+
+
+def _key_of(line: str) -> str | None:
+    key, has_value, _ = line.partition("=")
+    return key.strip() if has_value else None
+
+
 def shared_file() -> str:
     config = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
     return os.path.join(config, "ssc", "shared.toml")
+
+
+def read_shared_text() -> str:
+    """The user's shared.toml as text; empty when there is none."""
+    try:
+        with open(shared_file(), encoding="utf-8") as file:
+            return file.read()
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError) as error:
+        raise SharedError(f"{shared_file()}: cannot read: {error}") from error
+
+
+def write_shared_text(text: str) -> None:
+    """Replace the user's shared.toml whole (a new file renamed over it: never half written)."""
+    path = shared_file()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    staging = f"{path}.{os.getpid()}.new"
+    try:
+        with open(staging, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(staging, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.unlink(staging)
+        raise SharedError(f"{path}: cannot write: {error.strerror}") from error
 
 
 def load_shared(physical: int) -> Limits:

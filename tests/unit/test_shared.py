@@ -18,10 +18,11 @@ GIB = 1024**3
 @pytest.mark.parametrize(
     ("ram", "ceiling"),
     [
-        (3 * GIB, 3 * GIB // 2),  # the test bed: half of RAM, the floor
-        (4 * GIB, 2 * GIB),  # the fixed 2 GiB reserve
-        (8 * GIB, 6 * GIB),  # the fixed reserve is the larger
-        (16 * GIB, int(16 * GIB * 0.8)),  # 20 % of RAM is the larger
+        (GIB + GIB // 2, (GIB + GIB // 2) // 2),  # half of RAM, the floor
+        (3 * GIB, 2 * GIB),  # the test bed: the fixed 1 GiB reserve is the larger
+        (4 * GIB, 3 * GIB),
+        (8 * GIB, int(8 * GIB * 0.8)),  # from 5 GiB on, 20 % of RAM is the larger
+        (16 * GIB, int(16 * GIB * 0.8)),
         (64 * GIB, int(64 * GIB * 0.8)),
     ],
 )
@@ -32,9 +33,9 @@ def test_the_default_leaves_the_larger_reserve_and_at_least_half_of_ram(
 
 
 def test_the_defaults_put_memory_high_a_little_below_and_bound_swap() -> None:
-    limits = shared.default_limits(8 * GIB)
-    assert limits.memory_max == Bytes(6 * GIB)
-    assert limits.memory_high == Bytes(int(6 * GIB * 0.95))
+    limits = shared.default_limits(4 * GIB)
+    assert limits.memory_max == Bytes(3 * GIB)
+    assert limits.memory_high == Bytes(int(3 * GIB * 0.95))
     assert limits.memory_swap_max == Percent(500)
     assert limits.cpu_quota is None
 
@@ -157,3 +158,23 @@ def test_a_slice_without_its_limits_is_set_up_and_refused_if_it_stays_so(
     if files:
         with pytest.raises(LimitNotEnforced, match=r"app-ssc\.slice: memory"):
             verify_slice("app-ssc.slice", LIMITS, read)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", '[limits]\nMemoryMax = "4G"\n'),
+        (
+            '# mine\n[limits]\nMemoryMax = "8G"  # was\nMemoryHigh = "7G"\nMemorySwapMax = "1G"\n',
+            '# mine\n[limits]\nMemoryMax = "4G"\nMemorySwapMax = "1G"\n',
+        ),
+        ('[limits]\nMemorySwapMax = "1G"\n', '[limits]\nMemorySwapMax = "1G"\nMemoryMax = "4G"\n'),
+        ("# only a comment\n", '# only a comment\n\n[limits]\nMemoryMax = "4G"\n'),
+    ],
+)
+def test_a_new_shared_ceiling_changes_its_line_and_keeps_the_others(
+    text: str, expected: str
+) -> None:
+    new = shared.with_ceiling(text, "4G")
+    assert new == expected
+    assert shared.parse_shared(new, "shared.toml", 8 * GIB).memory_max == Bytes(4 * GIB)
