@@ -10,8 +10,9 @@
    launch leaves nothing behind.
 3. The process names itself in ``StartTransientUnit`` (its PIDFD), in the slice of all contained
    apps (``ssc.shared``, set up first if it lacks its shared ceiling), waits for the job, and
-   reads back that the kernel holds the limits, the scope's and the slice's. Once the scope exists, a failure ends this process
-   and the empty scope is collected by the manager (``CollectMode=inactive-or-failed``).
+   reads back that the kernel holds the limits, the scope's and the slice's. Once the scope
+   exists, a failure ends this process and the empty scope is collected by the manager
+   (``CollectMode=inactive-or-failed``).
 4. It *becomes* the program, so the environment, working directory, terminal and exit status
    are the program's own; the supervisor mirrors that exit. Under strict it first starts the
    session bus's filtering proxy (``ssc.busproxy``) and becomes bwrap (``ssc.sandbox``), with

@@ -28,7 +28,7 @@ from typing import NamedTuple
 from jeepney.io.blocking import DBusConnection
 from jeepney.low_level import HeaderFields, Message
 
-from .. import apps, cgroup, manager, shared, units, usage
+from .. import app_tmp, apps, cgroup, manager, shared, units, usage
 from ..errors import SscError
 from ..systemd import SYSTEMD, connect, manager_signal_rule
 from . import events
@@ -212,6 +212,10 @@ class Watcher:
         os.close(watched.fd)
         if not any(w.app_id == watched.app_id for w in self.watched.values()):
             self.apps.pop(watched.app_id, None)  # its desktop entry may change before it is back
+            # A strict app that ran with no supervisor (in place) leaves its /tmp to whoever
+            # comes next: the watcher hears it go, and removes it if no instance holds it.
+            runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+            app_tmp.remove_unheld(runtime, watched.app_id)
 
     def app(self, app_id: str) -> apps.App:
         if app_id not in self.apps:
