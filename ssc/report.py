@@ -142,16 +142,23 @@ def row(status: Status) -> tuple[str, ...]:
     return (
         status.scope.app.name,
         status.scope.profile or NONE,
-        short_size(usage.memory_current),
-        _limit(usage.memory_peak),
-        _limit(usage.memory_max),
-        _share(usage),
-        _swap(usage),
+        *_memory_cells(usage),
         percent(status.cpu),
         percent(usage.cpu_quota),
         str(usage.tasks),
         str(usage.events.oom_kill),
         age(status.age),
+    )
+
+
+def _memory_cells(usage: Usage) -> tuple[str, ...]:
+    """MEMORY, PEAK, CEILING, SHARE and SWAP."""
+    return (
+        short_size(usage.memory_current),
+        _limit(usage.memory_peak),
+        _limit(usage.memory_max),
+        _share(usage),
+        _swap(usage),
     )
 
 
@@ -161,11 +168,7 @@ def shared_row(shared: Shared) -> tuple[str, ...]:
     return (
         SHARED_NAME,
         "shared",
-        short_size(usage.memory_current),
-        _limit(usage.memory_peak),
-        _limit(usage.memory_max),
-        _share(usage),
-        _swap(usage),
+        *_memory_cells(usage),
         percent(shared.cpu),
         percent(usage.cpu_quota),
         str(usage.tasks),
@@ -239,12 +242,7 @@ def as_json(status: Status) -> dict[str, Any]:
         "pids": status.pids,
         "tasks": usage.tasks,
         "tasks_max": usage.tasks_max,
-        "memory_current": usage.memory_current,
-        "memory_peak": usage.memory_peak,
-        "memory_max": usage.memory_max,
-        "memory_high": usage.memory_high,
-        "swap_current": usage.swap_current,
-        "swap_max": usage.swap_max,
+        **_memory_record(usage),
         "cpu_percent": None if status.cpu is None else round(status.cpu, 1),
         "cpu_quota": None if usage.cpu_quota is None else round(usage.cpu_quota, 1),
         "cpu_usage_usec": usage.cpu_usage_usec,
@@ -262,14 +260,21 @@ def shared_json(shared: Shared) -> dict[str, Any]:
     return {
         "unit": SHARED_SLICE,
         "tasks": usage.tasks,
+        **_memory_record(usage),
+        "cpu_percent": None if shared.cpu is None else round(shared.cpu, 1),
+        "oom_kills": usage.events.oom_kill,
+    }
+
+
+def _memory_record(usage: Usage) -> dict[str, int | None]:
+    """The memory and swap fields of a ``ps --json`` record, in bytes (None: no limit)."""
+    return {
         "memory_current": usage.memory_current,
         "memory_peak": usage.memory_peak,
         "memory_max": usage.memory_max,
         "memory_high": usage.memory_high,
         "swap_current": usage.swap_current,
         "swap_max": usage.swap_max,
-        "cpu_percent": None if shared.cpu is None else round(shared.cpu, 1),
-        "oom_kills": usage.events.oom_kill,
     }
 
 
