@@ -18,8 +18,10 @@ becomes bwrap, and the descriptor stays open in bwrap and is inherited by the pr
 children, so the lock lasts as long as any process of the instance does (flock(2): the lock
 belongs to the open file description, which every inherited copy shares). Whoever can take the
 lock *exclusively* knows that no instance is left, and removes the directory: the supervisor
-once its app has exited (after a crash or a SIGKILL too), and every strict launch for every
-app (for an app whose supervisor was itself killed, or that ran without one).
+once its app has exited (after a crash or a SIGKILL too), ssc-notify when it hears an app's
+last scope go, and every strict launch for every app (for an app whose supervisor was itself
+killed, or that ran without one). The sandbox shows the directory at /tmp and at its real
+path, which ``TMPDIR`` names (``ssc.sandbox``).
 
 A launcher that opened ``.ref`` while a remover held it would get a lock on a file that is no
 longer linked; so after locking it checks that the path still names the file it holds, and
