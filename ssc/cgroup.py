@@ -64,7 +64,7 @@ def enclosing_strict_app(own_cgroup: str | None) -> str | None:
 
 
 def own_cgroup(read: Callable[[str], str]) -> str:
-    """This process's cgroup v2 path, e.g. ``/user.slice/…/app.slice/app-ssc-x-….scope``."""
+    """This process's cgroup v2 path, e.g. ``/user.slice/…/app-ssc.slice/app-ssc-x-….scope``."""
     path = cgroup_path(read("/proc/self/cgroup"))
     if path is None:
         raise LimitNotEnforced(

@@ -22,7 +22,7 @@ from .conftest import CGROUP_ROOT, own_scope_of, require, xvfb
 pytestmark = pytest.mark.integration
 
 XTERM_ID = "debian-xterm"  # Debian's xterm package names its entry so
-SCOPE = r"/app\.slice/app-ssc-{escaped}-[0-9]{{20}}\.scope"
+SCOPE = r"/app\.slice/app-ssc\.slice/app-ssc-{escaped}-[0-9]{{20}}\.scope"
 
 
 @pytest.fixture
