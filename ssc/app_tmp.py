@@ -60,7 +60,7 @@ def apps_dir(runtime_dir: str) -> str:
 
 def app_dir(runtime_dir: str, app_id: str) -> str:
     """The app's directory: its ID escaped as in its unit's name, so any ID is one plain name."""
-    from .units import escape_app_id
+    from .unit_names import escape_app_id
 
     return os.path.join(apps_dir(runtime_dir), escape_app_id(app_id))
 

@@ -20,16 +20,10 @@ from typing import NamedTuple
 from .limits import Bytes, Percent, cpu_quota_usec
 from .profiles import Limits
 from .shared import SLICE
+from .unit_names import _NAME_PREFIX, RANDOM_DIGITS, escape_app_id
 
-LAUNCHER = "ssc"
-UNIT_NAME_MAX = 255  # systemd's UNIT_NAME_MAX is 256 including the terminating NUL
-RANDOM_DIGITS = 20  # 64 random bits, zero-padded: 2**64 has 20 decimal digits
-_PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.")
-_NAME_PREFIX = f"app-{LAUNCHER}-"
-_NAME_SUFFIX_LENGTH = 1 + RANDOM_DIGITS + len(".scope")
 _DESCRIPTION_MAX = 256
 OOM_POLICY = "OOMPolicy"
-MAX_ESCAPED_APP_ID = UNIT_NAME_MAX - len(_NAME_PREFIX) - _NAME_SUFFIX_LENGTH
 
 
 class Property(NamedTuple):
@@ -41,28 +35,6 @@ class Property(NamedTuple):
 
     def wire(self) -> tuple[str, tuple[str, object]]:
         return (self.name, (self.signature, self.value))
-
-
-def escape_app_id(app_id: str) -> str:
-    """Escape an application ID for use inside a unit name, as ``systemd-escape`` would.
-
-    Bytes outside ``[A-Za-z0-9:_.]`` become ``\\xNN``; unlike ``systemd-escape`` a ``/`` is
-    escaped too (not turned into ``-``), and a leading ``.`` is escaped, so any string, however
-    hostile (``../x``, a newline), gives one valid field. Escapes are never cut in half when the
-    result is shortened to fit the unit name limit.
-    """
-    pieces: list[str] = []
-    length = 0
-    for index, byte in enumerate(app_id.encode("utf-8", errors="surrogateescape")):
-        if byte in _PLAIN and not (index == 0 and byte == ord(".")):
-            piece = chr(byte)
-        else:
-            piece = f"\\x{byte:02x}"
-        if length + len(piece) > MAX_ESCAPED_APP_ID:
-            break
-        pieces.append(piece)
-        length += len(piece)
-    return "".join(pieces)
 
 
 def random_part(random_bytes: bytes) -> str:

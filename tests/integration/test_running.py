@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ssc.units import escape_app_id
+from ssc.unit_names import escape_app_id
 
 from .conftest import CGROUP_ROOT, own_scope_of, ssc_units
 

@@ -9,12 +9,11 @@ import pytest
 
 from ssc.limits import AllButOne, Bytes, Percent
 from ssc.profiles import Limits, load_profile
+from ssc.unit_names import MAX_ESCAPED_APP_ID, escape_app_id
 from ssc.units import (
-    MAX_ESCAPED_APP_ID,
     Property,
     app_id_of,
     describe,
-    escape_app_id,
     profile_of,
     random_part,
     resource_properties,
