@@ -10,6 +10,7 @@ which can read the file the strict app saved in its temporary directory.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -134,7 +135,9 @@ def _unit_of(app: str) -> str:
 def _pids_in_scope_of(app: str) -> list[int]:
     found = []
     for procs in Path("/sys/fs/cgroup").glob(f"user.slice/**/app-ssc-{app}-*.scope/cgroup.procs"):
-        found += [int(pid) for pid in procs.read_text().split()]
+        # A scope removed between the listing and the reading has no PIDs left.
+        with contextlib.suppress(FileNotFoundError):
+            found += [int(pid) for pid in procs.read_text().split()]
     return found
 
 
