@@ -110,6 +110,19 @@ def memory_file_holds(text: str, amount: Amount | None) -> bool:
     return text.isdigit() and int(text) <= physical * amount.scale() // UINT32_MAX + page
 
 
+def expected_memory(amount: Amount, page: int, physical: int) -> int:
+    """What ``memory.max`` holds for ``amount``: whole pages; a share as systemd computes it."""
+    if isinstance(amount, Bytes):
+        return amount.value // page * page
+    return physical * amount.scale() // UINT32_MAX // page * page
+
+
+def memory_holds(actual: int | None, expected: int, page: int) -> bool:
+    """Whether ``memory.max`` holds ``expected``: to the page, or within 1 % for a share, which
+    systemd computes from its own view of physical memory."""
+    return actual is not None and abs(actual - expected) <= max(page, expected // 100)
+
+
 # The shared ceiling's files, and the limits they hold (``ssc.shared``).
 SLICE_FILES = (
     ("memory.max", "memory_max"),
@@ -119,7 +132,13 @@ SLICE_FILES = (
 
 
 def slice_holds(directory: str, limits: Limits, read: Callable[[str], str]) -> bool:
-    """Whether the slice's cgroup ``directory`` holds ``limits`` already (False: not there)."""
+    """Whether the slice's cgroup ``directory`` holds ``limits`` already (False: not there).
+
+    Closer than ``verify_slice``'s check: a share must be the share, not merely no larger, or
+    a ceiling raised in shared.toml would never reach a slice that holds a lower one.
+    """
+    page = os.sysconf("SC_PAGE_SIZE")
+    physical = os.sysconf("SC_PHYS_PAGES") * page
     for name, field in SLICE_FILES:
         try:
             text = read(f"{directory}/{name}").strip()
@@ -129,7 +148,13 @@ def slice_holds(directory: str, limits: Limits, read: Callable[[str], str]) -> b
             return False
         except OSError:
             return False
-        if not memory_file_holds(text, getattr(limits, field)):
+        amount = getattr(limits, field)
+        if amount is None:
+            if text != "max":
+                return False
+        elif not text.isdigit() or not memory_holds(
+            int(text), expected_memory(amount, page, physical), page
+        ):
             return False
     return True
 

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, NamedTuple
 from jeepney.io.blocking import DBusConnection
 
 from . import apps, manager, units, usage
+from .cgroup import expected_memory, memory_holds
 from .errors import SscError
-from .limits import UINT32_MAX, USEC_PER_SEC, Amount, Bytes, CpuQuota, cpu_quota_usec
+from .limits import USEC_PER_SEC, Amount, CpuQuota, cpu_quota_usec
 from .profiles import Limits
 from .report import SHARED_NAME, Process, Shared, Status, short_size
 from .systemd import connect
@@ -183,19 +184,6 @@ def _sampler() -> Sampler:
 
 
 # --- set ---------------------------------------------------------------------------------------
-
-
-def expected_memory(amount: Amount, page: int, physical: int) -> int:
-    """What ``memory.max`` holds for ``amount``: whole pages; a share as systemd computes it."""
-    if isinstance(amount, Bytes):
-        return amount.value // page * page
-    return physical * amount.scale() // UINT32_MAX // page * page
-
-
-def memory_holds(actual: int | None, expected: int, page: int) -> bool:
-    """Whether ``memory.max`` holds ``expected``: to the page, or within 1 % for a share, which
-    systemd computes from its own view of physical memory."""
-    return actual is not None and abs(actual - expected) <= max(page, expected // 100)
 
 
 def cpu_holds(actual_percent: float | None, quota_usec: int) -> bool:

@@ -6,7 +6,7 @@ import signal
 
 from jeepney.low_level import HeaderFields
 
-from ssc import manager, running
+from ssc import cgroup, manager, running
 from ssc.limits import AllButOne, Bytes, Percent
 from ssc.units import Property
 
@@ -81,11 +81,11 @@ def test_a_unit_list_reply_becomes_entries() -> None:
 
 def test_the_kernel_holds_a_size_to_the_page_and_a_share_within_a_percent() -> None:
     page = 4096
-    assert running.expected_memory(Bytes(300 * 1024**2 + 100), page, 2**33) == 300 * 1024**2
-    assert running.memory_holds(300 * 1024**2, 300 * 1024**2, page)
-    assert not running.memory_holds(256 * 1024**2, 300 * 1024**2, page)
-    assert not running.memory_holds(None, 300 * 1024**2, page)
-    expected = running.expected_memory(Percent(5000), page, 2**33)
+    assert cgroup.expected_memory(Bytes(300 * 1024**2 + 100), page, 2**33) == 300 * 1024**2
+    assert cgroup.memory_holds(300 * 1024**2, 300 * 1024**2, page)
+    assert not cgroup.memory_holds(256 * 1024**2, 300 * 1024**2, page)
+    assert not cgroup.memory_holds(None, 300 * 1024**2, page)
+    expected = cgroup.expected_memory(Percent(5000), page, 2**33)
     assert abs(expected - 2**32) <= page
     assert running.cpu_holds(50.0, 500_000)
     assert not running.cpu_holds(150.0, 500_000)

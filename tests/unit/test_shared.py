@@ -178,3 +178,18 @@ def test_a_new_shared_ceiling_changes_its_line_and_keeps_the_others(
     new = shared.with_ceiling(text, "4G")
     assert new == expected
     assert shared.parse_shared(new, "shared.toml", 8 * GIB).memory_max == Bytes(4 * GIB)
+
+
+def test_a_share_raised_in_the_file_reaches_a_slice_that_holds_less() -> None:
+    """verify_slice accepts a share that is no larger (systemd's view of RAM may be smaller),
+    but the set-up check wants the share itself, or the new ceiling would never be set."""
+    physical = os.sysconf("SC_PHYS_PAGES") * PAGE
+    wanted = Limits(memory_max=Percent(7500), memory_high=None, memory_swap_max=None)
+    at_share = physical * Percent(7500).scale() // 0xFFFF_FFFF // PAGE * PAGE
+    for held, holds in ((GIB, False), (at_share, True)):
+        files = {
+            f"{SLICE_DIR}/memory.max": f"{held}\n",
+            f"{SLICE_DIR}/memory.high": "max\n",
+            f"{SLICE_DIR}/memory.swap.max": "max\n",
+        }
+        assert slice_holds(SLICE_DIR, wanted, reader(files)) is holds  # type: ignore[arg-type]
