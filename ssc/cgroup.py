@@ -102,12 +102,12 @@ def memory_file_holds(text: str, amount: Amount | None) -> bool:
     if amount is None:
         return text == "max"
     page = os.sysconf("SC_PAGE_SIZE")
+    expected = expected_memory(amount, page, os.sysconf("SC_PHYS_PAGES") * page)
     if isinstance(amount, Bytes):
-        return text.isdigit() and int(text) == amount.value // page * page  # whole pages
+        return text.isdigit() and int(text) == expected  # whole pages
     # systemd computes the share of its own view of physical memory (a container's limit may
     # be smaller than the machine's), so the check is: a number, no larger than the share.
-    physical = os.sysconf("SC_PHYS_PAGES") * page
-    return text.isdigit() and int(text) <= physical * amount.scale() // UINT32_MAX + page
+    return text.isdigit() and int(text) <= expected + page
 
 
 def expected_memory(amount: Amount, page: int, physical: int) -> int:
