@@ -54,6 +54,11 @@ class HeldTmp(NamedTuple):
     lock_fd: int
 
 
+def runtime_dir() -> str:
+    """The user's ``$XDG_RUNTIME_DIR``, or logind's path for it when the variable is unset."""
+    return os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+
+
 def apps_dir(runtime_dir: str) -> str:
     return os.path.join(runtime_dir, "ssc", APPS)
 

@@ -96,7 +96,7 @@ def launch(request: Request) -> NoReturn:
 
 def _run_in_own_scope(request: Request) -> NoReturn:
     # Imported here, after the split: the supervisor never holds D-Bus, TOML or the sandbox.
-    from . import shared, units
+    from . import app_tmp, shared, units
     from .profiles import load_profile
     from .programs import resolve_command
 
@@ -104,7 +104,7 @@ def _run_in_own_scope(request: Request) -> NoReturn:
     limits = effective_limits(profile, request)
     search_path = os.environ.get("PATH", os.defpath)
     program = resolve_command(request.command[0], search_path)
-    runtime_dir = _runtime_dir()
+    runtime_dir = app_tmp.runtime_dir()
     strict = _strict_needs(profile, request, program, search_path, runtime_dir)
 
     random_digits = units.random_part(os.urandom(8))
@@ -207,7 +207,7 @@ def _remove_app_tmp(app: str) -> None:
     """The supervisor's last act: the app's /tmp goes if this was its last instance."""
     from . import app_tmp
 
-    app_tmp.remove_unheld(_runtime_dir(), app)
+    app_tmp.remove_unheld(app_tmp.runtime_dir(), app)
 
 
 def _bus_entries(request: Request, program: str) -> tuple[list[str], list[str]]:
@@ -217,10 +217,6 @@ def _bus_entries(request: Request, program: str) -> tuple[list[str], list[str]]:
 
     dirs = appnames.application_dirs(os.environ)
     return appnames.read_bus_entries(None if request.name else program, dirs)
-
-
-def _runtime_dir() -> str:
-    return os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
 
 
 def _private_path(runtime_dir: str, name: str) -> str:

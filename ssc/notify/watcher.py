@@ -214,8 +214,7 @@ class Watcher:
             self.apps.pop(watched.app_id, None)  # its desktop entry may change before it is back
             # A strict app that ran with no supervisor (in place) leaves its /tmp to whoever
             # comes next: the watcher hears it go, and removes it if no instance holds it.
-            runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
-            app_tmp.remove_unheld(runtime, watched.app_id)
+            app_tmp.remove_unheld(app_tmp.runtime_dir(), watched.app_id)
 
     def app(self, app_id: str) -> apps.App:
         if app_id not in self.apps:
