@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from jeepney import DBusAddress, MatchRule, MessageType, new_method_call
 from jeepney.bus_messages import message_bus
@@ -75,15 +75,9 @@ def start_scope(
     """
     if not attempts:
         raise ValueError("no property set to offer")
-    # Subscribed before the call: the signal can come before the call's reply. The bus routes
-    # only systemd's signals to us (the match names its well-known name); jeepney's own filter
-    # compares header fields literally, where the sender is systemd's unique name, so it
-    # matches without one. The queue holds every launch's JobRemoved, not just ours.
-    rule = message_bus.AddMatch(manager_signal_rule("JobRemoved", sender=SYSTEMD.bus_name))
-    _call(connection, rule, name)
-    with connection.filter(manager_signal_rule("JobRemoved"), bufsize=65536) as removed:
-        job = _start_first_accepted(connection, name, attempts)
-        result = _wait_for_job(connection, removed, job, name)
+    result = _start_and_wait(
+        connection, name, lambda: _start_first_accepted(connection, name, attempts)
+    )
     if result != "done":
         raise SscError(
             f"Failed to start transient scope unit {name}: job {result}",
@@ -98,23 +92,40 @@ def set_up_slice(connection: DBusConnection, name: str, properties: Sequence[Pro
     ``Slice=``) makes ``StartTransientUnit`` fail with ``UnitExists``; ``SetUnitProperties``
     then sets the same limits on it, for as long as the manager runs (``runtime``).
     """
-    rule = message_bus.AddMatch(manager_signal_rule("JobRemoved", sender=SYSTEMD.bus_name))
-    _call(connection, rule, name)
-    with connection.filter(manager_signal_rule("JobRemoved"), bufsize=65536) as removed:
+
+    def start_or_set() -> str | None:
         try:
-            job = _start_transient_unit(connection, name, properties)
+            return _start_transient_unit(connection, name, properties)
         except DBusErrorResponse as error:
             if error.name != "org.freedesktop.systemd1.UnitExists":
                 raise _start_failure(name, error) from error
-            wire = [p.wire() for p in properties]
-            message = new_method_call(SYSTEMD, "SetUnitProperties", "sba(sv)", (name, True, wire))
-            _call(connection, message, name)
-            return
-        result = _wait_for_job(connection, removed, job, name)
-    if result != "done":
+        wire = [p.wire() for p in properties]
+        message = new_method_call(SYSTEMD, "SetUnitProperties", "sba(sv)", (name, True, wire))
+        _call(connection, message, name)
+        return None  # no job: the properties hold at once
+
+    result = _start_and_wait(connection, name, start_or_set)
+    if result not in (None, "done"):
         raise SscError(
             f"Failed to start {name}: job {result}", hint=f"see: journalctl --user -u {name}"
         )
+
+
+def _start_and_wait(
+    connection: DBusConnection, name: str, start: Callable[[], str | None]
+) -> str | None:
+    """The result of the job that ``start`` returns (None when it starts none).
+
+    Subscribed before the call: the signal can come before the call's reply. The bus routes
+    only systemd's signals to us (the match names its well-known name); jeepney's own filter
+    compares header fields literally, where the sender is systemd's unique name, so it
+    matches without one. The queue holds every launch's JobRemoved, not just ours.
+    """
+    rule = message_bus.AddMatch(manager_signal_rule("JobRemoved", sender=SYSTEMD.bus_name))
+    _call(connection, rule, name)
+    with connection.filter(manager_signal_rule("JobRemoved"), bufsize=65536) as removed:
+        job = start()
+        return None if job is None else _wait_for_job(connection, removed, job, name)
 
 
 def _start_first_accepted(
