@@ -36,6 +36,7 @@ class Scope(NamedTuple):
     profile: str | None
     cgroup: str  # the cgroup's directory under /sys/fs/cgroup
     since_usec: int | None = None  # when it became active (µs since the epoch)
+    held: bool = False  # the system manager's, through ssc's helper (ssc.held)
 
 
 # --- names (pure) ------------------------------------------------------------------------------

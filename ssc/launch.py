@@ -13,6 +13,9 @@
    reads back that the kernel holds the limits, the scope's and the slice's. Once the scope
    exists, a failure ends this process and the empty scope is collected by the manager
    (``CollectMode=inactive-or-failed``).
+   A profile with ``root_held`` asks ssc's system helper instead (``ssc.held``): the scope is
+   then the system manager's, in the user's ``user-UID-ssc.slice``, and the same read-back
+   follows.
 4. It *becomes* the program, so the environment, working directory, terminal and exit status
    are the program's own; the supervisor mirrors that exit. Under strict it first starts the
    session bus's filtering proxy (``ssc.busproxy``) and becomes bwrap (``ssc.sandbox``), with
@@ -108,13 +111,17 @@ def _run_in_own_scope(request: Request) -> NoReturn:
     strict = _strict_needs(profile, request, program, search_path, runtime_dir)
 
     random_digits = units.random_part(os.urandom(8))
-    unit = units.scope_name(app_id(request), random_digits)
     cpu_count = os.cpu_count() or 1
     description = units.describe(request.command, profile.name)
-    shared_limits = shared.load_shared(shared.physical_memory())
-    _join_scope(unit, description, limits, cpu_count, shared_limits, request.debug)
+    if profile.root_held:
+        unit = _join_held_scope(app_id(request), description, limits, cpu_count, request.debug)
+        slice_name, shared_limits = _held_slice()
+    else:
+        unit = units.scope_name(app_id(request), random_digits)
+        slice_name, shared_limits = shared.SLICE, shared.load_shared(shared.physical_memory())
+        _join_scope(unit, description, limits, cpu_count, shared_limits, request.debug)
     cgroup.verify_scope(unit, limits, cpu_count, cgroup.read_text)
-    cgroup.verify_slice(shared.SLICE, shared_limits, cgroup.read_text)
+    cgroup.verify_slice(slice_name, shared_limits, cgroup.read_text)
 
     if strict is None:
         _exec(program, request.command)  # argv[0] stays as typed, as a shell leaves it
@@ -185,6 +192,27 @@ def _join_scope(
     finally:
         if pidfd is not None:
             os.close(pidfd)
+
+
+def _join_held_scope(
+    app: str, description: str, limits: Limits, cpu_count: int, debug: bool
+) -> str:
+    """Ask ssc's system helper for a scope the system manager holds (``ssc.held``); the
+    helper names it, and its slice, itself."""
+    from . import held, units
+
+    properties = units.resource_properties(limits, cpu_count)
+    if debug:
+        _debug(f"a scope held by root for {app}", properties)
+    return held.start_scope(app, description, properties)
+
+
+def _held_slice() -> tuple[str, Limits]:
+    """The held apps' slice and the shared ceiling the helper gives it (the default one)."""
+    from . import shared
+    from .helper.checks import held_slice
+
+    return held_slice(os.getuid()), shared.default_limits(shared.physical_memory())
 
 
 def _exec_sandboxed(strict: Strict, command: list[str], runtime_dir: str, socket: str) -> NoReturn:

@@ -5,6 +5,7 @@ built-in one, with a file of the same name in ``$XDG_CONFIG_HOME/ssc/profiles/``
 
     description = "what it is for"
     isolate = true              # strict isolation with bubblewrap (private /tmp, no new privileges)
+    root_held = true            # limits held by root, through the system helper (ssc.held)
 
     [limits]                    # systemd's names and value syntax; "infinity" removes a limit
     CPUQuota = "all-but-one"
@@ -61,6 +62,7 @@ class Profile(NamedTuple):
     name: str
     description: str = ""
     isolate: bool = False
+    root_held: bool = False  # the scope is the system manager's, through ssc's helper
     limits: Limits = Limits()
     bus: BusPolicy | None = None  # the session bus allow-list, used when isolate is set
     sources: tuple[str, ...] = ()  # the files it was read from, built-in first
@@ -100,6 +102,8 @@ def parse_profile(text: str, source: str, base: Profile) -> Profile:
             profile = profile._replace(description=_expect(source, key, value, str))
         elif key == "isolate":
             profile = profile._replace(isolate=_expect(source, key, value, bool))
+        elif key == "root_held":
+            profile = profile._replace(root_held=_expect(source, key, value, bool))
         elif key == "limits":
             table = _expect(source, key, value, dict)
             profile = profile._replace(limits=_parse_limits(table, source, profile.limits))
@@ -107,9 +111,8 @@ def parse_profile(text: str, source: str, base: Profile) -> Profile:
             table = _expect(source, key, value, dict)
             profile = profile._replace(bus=_parse_bus(table, source, profile.bus or BusPolicy()))
         else:
-            raise ProfileError(
-                f"{source}: unknown key {key!r} (known: description, isolate, limits, bus)"
-            )
+            known = "description, isolate, root_held, limits, bus"
+            raise ProfileError(f"{source}: unknown key {key!r} (known: {known})")
     return profile
 
 

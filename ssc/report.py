@@ -18,6 +18,7 @@ from .usage import Usage
 _SUFFIXES = ("K", "M", "G", "T", "P")
 _UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
 NONE = "-"
+HELD_MARK = " (root-held)"  # a scope that ssc's system helper holds (ssc.held)
 PROCESSES_SHOWN = 8  # per app in top and ps -v; the rest are counted
 
 
@@ -141,7 +142,7 @@ def row(status: Status) -> tuple[str, ...]:
     usage = status.usage
     return (
         status.scope.app.name,
-        status.scope.profile or NONE,
+        (status.scope.profile or NONE) + (HELD_MARK if status.scope.held else ""),
         *_memory_cells(usage),
         percent(status.cpu),
         percent(usage.cpu_quota),
@@ -239,6 +240,7 @@ def as_json(status: Status) -> dict[str, Any]:
         "name": status.scope.app.name,
         "desktop_entry": status.scope.app.desktop_id,
         "profile": status.scope.profile,
+        "held_by_root": status.scope.held,
         "pids": status.pids,
         "tasks": usage.tasks,
         "tasks_max": usage.tasks_max,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from jeepney.io.blocking import DBusConnection
 
-from . import apps, manager, units, usage
+from . import apps, held, manager, units, usage
 from .cgroup import expected_memory, memory_holds
 from .errors import SscError
 from .limits import USEC_PER_SEC, Amount, CpuQuota, cpu_quota_usec
@@ -41,10 +41,15 @@ class Sampling(NamedTuple):
 
 
 def scopes(
-    connection: DBusConnection, cache: dict[str, apps.Scope] | None = None
+    connection: DBusConnection,
+    cache: dict[str, apps.Scope] | None = None,
+    *,
+    held_by_root: bool = False,
 ) -> list[apps.Scope]:
     """The ssc scopes running now, with their app and cgroup (``cache`` spares ``top`` the
-    per-unit calls for scopes it has seen)."""
+    per-unit calls for scopes it has seen). With ``held_by_root``, ``connection`` is to the
+    system bus, and only the user's own held scopes count (their cgroup says whose they are)."""
+    own_held = held.held_directory() + "/"
     found = []
     names: dict[str, apps.App] = {}
     for entry in manager.list_scopes(connection):
@@ -65,6 +70,8 @@ def scopes(
             continue  # gone since it was listed
         if not group:
             continue
+        if held_by_root and not usage.cgroup_directory(group).startswith(own_held):
+            continue  # another user's
         if app_id not in names:
             names[app_id] = apps.lookup(app_id)
         scope = apps.Scope(
@@ -73,11 +80,23 @@ def scopes(
             units.profile_of(entry.description),
             usage.cgroup_directory(group),
             int(since) or None,
+            held_by_root,
         )
         found.append(scope)
         if cache is not None:
             cache[entry.name] = scope
     return found
+
+
+def held_scopes(cache: dict[str, apps.Scope] | None = None) -> list[apps.Scope]:
+    """The user's scopes that ssc's system helper holds (none without its slice: no call)."""
+    if not os.path.isdir(held.held_directory()):
+        return []
+    connection = held.system_connection()
+    try:
+        return scopes(connection, cache, held_by_root=True)
+    finally:
+        connection.close()
 
 
 def read(scope: apps.Scope) -> Sampling | None:
@@ -109,6 +128,7 @@ def ps(*, verbose: bool) -> tuple[list[Status], Shared | None]:
         found = scopes(connection)
     finally:
         connection.close()
+    found += held_scopes()
     sampler = _sampler() if verbose else None
     shared_before = _read_shared()
     first = {scope.unit: read(scope) for scope in found}
@@ -154,7 +174,7 @@ def top(interval: float) -> Iterator[list[Status]]:
     try:
         first = True
         while True:
-            found = scopes(connection, cache)
+            found = scopes(connection, cache) + held_scopes(cache)
             statuses = []
             readings: dict[str, Sampling] = {}
             for scope in found:
@@ -262,11 +282,14 @@ def set_limits(target: str, memory: Amount | None, cpu: CpuQuota | None) -> list
     properties = change_properties(memory, cpu, cpu_count)
     connection = connect()
     try:
-        chosen = apps.resolve(target, scopes(connection))
+        chosen = apps.resolve(target, scopes(connection) + held_scopes())
         befores = {scope.unit: _usage_or_gone(scope) for scope in chosen}
         lines = []
         for scope in chosen:
-            manager.set_properties(connection, scope.unit, properties)
+            if scope.held:
+                held.set_limits(scope.unit, properties)  # a raise asks polkit
+            else:
+                manager.set_properties(connection, scope.unit, properties)
             after = _confirm(scope, memory, cpu, cpu_count, page, physical)
             before = befores[scope.unit]
             change = describe_change(before, after, memory is not None, cpu is not None)
@@ -322,10 +345,13 @@ def _confirm(
 def stop(target: str, *, kill: bool) -> list[str]:
     connection = connect()
     try:
-        chosen = apps.resolve(target, scopes(connection))
+        chosen = apps.resolve(target, scopes(connection) + held_scopes())
         lines = []
         for scope in chosen:
-            _stop_one(connection, scope.unit, kill)
+            if scope.held:
+                held.stop(scope.unit, kill=kill)
+            else:
+                _stop_one(connection, scope.unit, kill)
             verb = "Killed" if kill else "Stopped"
             lines.append(f"{verb} {scope.app.name} ({scope.unit})")
         return lines

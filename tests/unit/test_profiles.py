@@ -162,7 +162,10 @@ def test_user_profiles_are_listed_with_the_builtin_ones(user_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('colour = "red"', "unknown key 'colour' (known: description, isolate, limits, bus)"),
+        (
+            'colour = "red"',
+            "unknown key 'colour' (known: description, isolate, root_held, limits, bus)",
+        ),
         ('[limits]\nPrivateTmp = "yes"', "unknown key limits.PrivateTmp (known: CPUQuota,"),
         ('[limits]\nDelegate = "yes"', "unknown key limits.Delegate"),
         ('[limits]\nmemorymax = "4G"', "unknown key limits.memorymax"),

@@ -48,6 +48,9 @@ PACKAGES = (
     "dconf-service",
     "gnome-terminal",
     "ptyxis",
+    # the root-side helper's tests: sudo for the one script that stops polkitd and installs
+    # the helper as root (guest/as-root); polkitd above brings pkaction and pkcheck
+    "sudo",
     # strict with real apps: a single-instance browser whose second start hands over to the
     # first through a socket under /tmp (chrome/browser/process_singleton_posix.cc)
     "chromium",

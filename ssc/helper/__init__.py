@@ -1,0 +1,1 @@
+"""What runs as root: the system helper that holds an app's limits (see contrib/polkit/)."""
