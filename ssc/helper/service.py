@@ -97,6 +97,7 @@ class Helper:
         self.router = router
         self.rate = checks.RateLimit()
         self.rate_lock = threading.Lock()
+        self.slices: dict[int, int] = {}  # uid → the ceiling its held slice was given
 
     # --- the three methods --------------------------------------------------------------------
 
@@ -271,8 +272,8 @@ class Helper:
             held = checks.current_limit("MemoryMax", _read(memory_max))
         except (OSError, ValueError):
             held = None
-        if held == ceiling // machine.page * machine.page:
-            return
+        if held == ceiling // machine.page * machine.page or self.slices.get(uid) == ceiling:
+            return  # held now, or kept in the drop-in for when the slice starts again
         properties: list[WireProperty] = [
             ("MemoryMax", ("t", ceiling)),
             ("MemoryHigh", ("t", int(ceiling * HIGH_SHARE))),
@@ -280,6 +281,7 @@ class Helper:
         ]
         settable = (name, True, properties)
         self._call(_manager_call("SetUnitProperties", "sba(sv)", settable), SYSTEMD_SECONDS)
+        self.slices[uid] = ceiling
 
     def _start_unit(self, name: str, properties: Sequence[WireProperty]) -> str:
         body: tuple[Any, ...] = (name, "fail", list(properties), [])

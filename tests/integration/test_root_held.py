@@ -19,7 +19,7 @@ import pytest
 
 from .conftest import CGROUP_ROOT, own_scope_of, page_touching
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.bed_root]
 
 UID = os.getuid()
 HELD = CGROUP_ROOT / f"user.slice/user-{UID}.slice/user-{UID}-ssc.slice"
@@ -66,6 +66,17 @@ def held_profile() -> Iterator[str]:
         'OOMPolicy = "continue"\n'
     )
     yield PROFILE
+    path.unlink()
+
+
+@pytest.fixture
+def strict_held_profile() -> Iterator[str]:
+    """Strict's isolation with limits held by root."""
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    path = config / "ssc" / "profiles" / f"{PROFILE}-strict.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('isolate = true\nroot_held = true\n[limits]\nMemoryMax = "512M"\n')
+    yield path.stem
     path.unlink()
 
 
@@ -147,6 +158,31 @@ def test_a_held_launch_runs_as_the_user_in_a_root_owned_scope_under_the_users_sl
     assert lines[5].split()[-1] == "0"
     show = subprocess.run(["systemctl", "--user", "list-units", "--all", "app-ssc-org.ssc*"])
     assert show.returncode == 0  # the user manager knows nothing of it: the system's has it
+
+
+def test_strict_isolation_works_in_a_scope_held_by_root(strict_held_profile: str) -> None:
+    marker = Path(f"/tmp/ssc-held-marker-{os.getpid()}")
+    marker.write_text("the host's /tmp")
+    try:
+        result = subprocess.run(
+            [
+                "ssc",
+                f"--isolation={strict_held_profile}",
+                "--name=org.ssc.test.HeldStrict",
+                "--",
+                "sh",
+                "-c",
+                f"cat /proc/self/cgroup; if test -e {marker}; then echo seen; fi",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    finally:
+        marker.unlink()
+    assert result.returncode == 0, result.stderr
+    assert f"/user-{UID}-ssc.slice/app-ssc-org.ssc.test.HeldStrict-" in result.stdout
+    assert "seen" not in result.stdout  # the app's own /tmp, as under strict
 
 
 def test_a_memory_hog_held_by_root_is_killed_at_its_ceiling_and_the_caller_lives(
