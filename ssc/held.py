@@ -17,7 +17,13 @@ from jeepney import DBusAddress, MessageType, new_method_call
 from jeepney.io.blocking import DBusConnection, open_dbus_connection
 
 from .errors import SscError
-from .helper.checks import BUS_NAME, ERROR_PREFIX, INTERFACE, OBJECT_PATH, held_cgroup
+from .helper.checks import (
+    BUS_NAME,
+    ERROR_PREFIX,
+    INTERFACE,
+    OBJECT_PATH,
+    held_cgroup,
+)
 
 if TYPE_CHECKING:
     from .units import Property

@@ -33,6 +33,8 @@ BUS_NAME = "org.ssc.Helper1"
 OBJECT_PATH = "/org/ssc/Helper1"
 INTERFACE = "org.ssc.Helper1"
 ERROR_PREFIX = "org.ssc.Helper1.Error."
+# Where ``ssc-helper install`` puts the bus activation file: where it is, the helper is.
+ACTIVATION_FILE = f"/usr/share/dbus-1/system-services/{BUS_NAME}.service"
 ACTION_CONTAIN = "org.ssc.helper.contain"  # use the helper: allow_active=yes
 ACTION_RAISE = "org.ssc.helper.raise"  # raise a limit it holds: auth_admin_keep
 

@@ -31,17 +31,17 @@ from typing import Protocol
 
 from .. import __version__
 from ..errors import SscError
+from .checks import ACTIVATION_FILE, BUS_NAME
 
 PROG = "ssc-helper"
 MARKER = "Written by ssc-helper install"
-BUS_NAME = "org.ssc.Helper1"
 UNIT_NAME = "ssc-helper.service"
 POLICY_NAME = "org.ssc.helper.policy"
 
 # Where each file goes, relative to the root of the file system.
 UNIT_PATH = "etc/systemd/system/ssc-helper.service"
 BUS_POLICY_PATH = "etc/dbus-1/system.d/org.ssc.Helper1.conf"
-ACTIVATION_PATH = "usr/share/dbus-1/system-services/org.ssc.Helper1.service"
+ACTIVATION_PATH = ACTIVATION_FILE.lstrip("/")
 ACTIONS_PATH = "usr/share/polkit-1/actions/org.ssc.helper.policy"
 INSTALLED = (UNIT_PATH, BUS_POLICY_PATH, ACTIVATION_PATH, ACTIONS_PATH)
 

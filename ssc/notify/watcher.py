@@ -28,8 +28,9 @@ from typing import NamedTuple
 from jeepney.io.blocking import DBusConnection
 from jeepney.low_level import HeaderFields, Message
 
-from .. import app_tmp, apps, cgroup, manager, shared, units, usage
+from .. import app_tmp, apps, cgroup, held, manager, shared, units, usage
 from ..errors import SscError
+from ..helper.checks import ACTIVATION_FILE
 from ..systemd import SYSTEMD, connect, manager_signal_rule
 from . import events
 from .notifications import Notifier
@@ -145,6 +146,7 @@ class Watcher:
         self.epoll = select.epoll()
         self.bus_fd = connection.sock.fileno()
         self.epoll.register(self.bus_fd, select.EPOLLIN)
+        self.system: DBusConnection | None = None  # where held apps' signals come from
         self.resync_at = 0.0
         self.shared_ooms = self.read_shared_ooms()  # the slice's own OOMs, as last seen
 
@@ -156,7 +158,24 @@ class Watcher:
             manager.add_match(self.connection, manager_signal_rule(member, SYSTEMD.bus_name))
             self.connection.filter(manager_signal_rule(member), queue=self.signals)
         manager.subscribe(self.connection)
+        self.listen_held()
         self.sync(first=True)
+
+    def listen_held(self) -> None:
+        """Apps whose limits root holds (``ssc.held``) are the system manager's: its signals
+        too, where ssc's helper is installed (else no held app can run, and nothing is heard)."""
+        if not os.path.exists(ACTIVATION_FILE):
+            return
+        try:
+            self.system = held.system_connection()
+        except SscError as error:
+            self.log(f"held apps are not watched: {error.message}")
+            return
+        for member in ("JobRemoved", "UnitRemoved"):
+            manager.add_match(self.system, manager_signal_rule(member, SYSTEMD.bus_name))
+            self.system.filter(manager_signal_rule(member), queue=self.signals)
+        manager.subscribe(self.system)
+        self.epoll.register(self.system.sock.fileno(), select.EPOLLIN)
 
     def sync(self, *, first: bool = False) -> None:
         """Watch every running ssc scope, and stop watching those that are gone.
@@ -165,12 +184,31 @@ class Watcher:
         counters show happened since: a kill before its watch was up is told all the same.
         """
         running = {e.name: e for e in manager.list_scopes(self.connection)}
-        for unit in set(self.watched) - set(running):
+        held_now = self.held_scopes()
+        for unit in set(self.watched) - set(running) - set(held_now):
             self.drop(unit)
         for unit, entry in running.items():
             if unit not in self.watched:
                 self.add(unit, entry.path, new=not first)
+        for unit, directory in held_now.items():
+            if unit not in self.watched:
+                self.watch(unit, directory, new=not first)
         self.resync_at = self.clock() + RESYNC_SECONDS
+
+    def held_scopes(self) -> dict[str, str]:
+        """The user's held scopes and their cgroups: the helper's slice says whose they are."""
+        if self.system is None:
+            return {}
+        directory = held.held_directory()
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            return {}  # no held app runs: the slice is stopped
+        return {
+            name: os.path.join(directory, name)
+            for name in names
+            if units.app_id_of(name) is not None
+        }
 
     def add(self, unit: str, path: str, *, new: bool) -> None:
         app_id = units.app_id_of(unit)
@@ -184,7 +222,13 @@ class Watcher:
             return  # gone since it was listed
         if not group:
             return
-        directory = usage.cgroup_directory(group)
+        self.watch(unit, usage.cgroup_directory(group), new=new)
+
+    def watch(self, unit: str, directory: str, *, new: bool) -> None:
+        """Watch the scope's ``memory.events``; a new scope's kills so far are told at once."""
+        app_id = units.app_id_of(unit)
+        if app_id is None:
+            return
         try:
             fd = os.open(os.path.join(directory, "memory.events"), os.O_RDONLY | os.O_CLOEXEC)
         except OSError as error:
@@ -323,12 +367,13 @@ class Watcher:
     # --- the loop
 
     def drain_bus(self) -> None:
-        """Take in every message the connection has, buffered or waiting on the socket."""
-        while True:
-            try:
-                self.connection.recv_messages(timeout=0)
-            except TimeoutError:
-                return
+        """Take in every message the connections have, buffered or waiting on the socket."""
+        for connection in (self.connection, self.system):
+            while connection is not None:
+                try:
+                    connection.recv_messages(timeout=0)
+                except TimeoutError:
+                    break
 
     def timeout(self) -> float:
         now = self.clock()
@@ -351,6 +396,10 @@ class Watcher:
                 if mask & (select.EPOLLHUP | select.EPOLLERR):
                     raise SscError("the session bus went away")
                 continue  # read by settle(), at the top of the next round
+            if self.system is not None and fd == self.system.sock.fileno():
+                if mask & (select.EPOLLHUP | select.EPOLLERR):
+                    raise SscError("the system bus went away")
+                continue
             watched = self.by_fd.get(fd)
             if watched is not None:
                 self.on_memory_events(watched)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from ssc.unit_names import escape_app_id
+
 from .conftest import page_touching
 
 pytestmark = pytest.mark.integration
@@ -103,16 +105,21 @@ def hog_entry() -> Iterator[None]:
         path.unlink()
 
 
-def run_hogs(tmp_path: Path, count: int) -> subprocess.CompletedProcess[str]:
+def run_hogs(
+    tmp_path: Path, count: int, profile: str = "relaxed"
+) -> subprocess.CompletedProcess[str]:
     """``count`` hogs in a row, in one scope with a 64M ceiling; the shell prints when each
-    ended (epoch seconds) and stays a few seconds after the last."""
+    ended (epoch seconds) and stays a few seconds after the last; first, its cgroup."""
     hog = tmp_path / "hog.py"
     hog.write_text(HOG)
-    script = f'for i in $(seq {count}); do python3 "$0"; date +ended:%s.%N; done; sleep 3'
+    script = (
+        "cat /proc/self/cgroup; "
+        f'for i in $(seq {count}); do python3 "$0"; date +ended:%s.%N; done; sleep 3'
+    )
     return subprocess.run(
         [
             "ssc",
-            "--isolation=relaxed",
+            f"--isolation={profile}",
             "--memory=64M",
             f"--name={HOG_ID}",
             "--",
@@ -173,6 +180,36 @@ def test_a_process_killed_at_a_64m_ceiling_yields_one_notification_naming_app_an
         latency = float(call["time"]) - ended[0]  # type: ignore[arg-type]
         print(f"notification {latency:.2f} s after the kill")
         assert latency < 15
+
+
+@pytest.fixture
+def held_profile() -> Iterator[str]:
+    """A profile whose limits ssc's system helper holds (the bed installs the helper)."""
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    path = config / "ssc" / "profiles" / "ssc-test-notify-held.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('root_held = true\n[limits]\nMemorySwapMax = "0"\nOOMPolicy = "continue"\n')
+    yield path.stem
+    path.unlink()
+
+
+@pytest.mark.bed_root
+def test_a_kill_in_an_app_whose_limits_root_holds_is_notified_too(
+    user_manager: str,
+    watcher: int,
+    notifications: Path,
+    hog_entry: None,
+    held_profile: str,
+    tmp_path: Path,
+) -> None:
+    hogs = run_hogs(tmp_path, 1, held_profile)
+    assert "survived" not in hogs.stdout, "the ceiling did not hold"
+    held_scope = f"/user-{os.getuid()}-ssc.slice/app-ssc-{escape_app_id(HOG_ID)}-"
+    assert held_scope in hogs.stdout, hogs.stdout
+    calls = settled(notifications, 1)
+    assert len(calls) == 1, calls
+    assert calls[0]["summary"] == f"{HOG_NAME}: a process was stopped"
+    assert f"reached {HOG_NAME}'s memory limit of 64 MiB" in str(calls[0]["body"])
 
 
 def test_repeated_kills_of_one_app_are_folded_into_one_notification(
