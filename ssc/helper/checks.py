@@ -5,8 +5,8 @@ are rtkit's (``rtkit-daemon.c``), made for a scope instead of a scheduling class
 
 - the process is named by a pidfd, and it is the caller's own: the PID the bus saw at connect
   time (``GetConnectionCredentials``) is the pidfd's, and the pidfd is still alive after every
-  read, so no read was of a process that took a reused PID (rtkit's ``verify_process_*`` reads
-  the start time twice for the same reason);
+  read, so no read was of a process that took a reused PID (rtkit compares the process's start
+  time, ``verify_process_starttime``, for the same reason);
 - its real, effective, saved and filesystem uids are all the caller's, and none is root (rtkit's
   ``verify_process_user``; a process in the middle of a setuid exec has an euid of 0);
 - it is a process of the user's own session tree (``user-UID.slice``) and not already in a scope
@@ -266,7 +266,7 @@ def scope_limits(properties: Iterable[WireProperty], machine: Machine) -> dict[s
     return limits
 
 
-# What each limit is, read from the scope's cgroup (``cgroup_limits`` in service.py).
+# Where each limit is held now, in the scope's cgroup (read by service.py's ``set_limits``).
 CGROUP_FILES = {
     "MemoryMax": "memory.max",
     "MemoryHigh": "memory.high",
