@@ -1,4 +1,5 @@
-"""The application ID as one field of a unit name, escaped: with nothing but the language.
+"""The application ID as one field of a unit name, escaped (and read back): with nothing but the
+language.
 
 It lives apart from ``ssc.units`` so that the supervisor, which removes an app's /tmp as the
 app exits (``ssc.app_tmp``), names the app's directory without importing the profiles and
@@ -6,6 +7,8 @@ TOML (under the test bed's emulation that import costs the exit a good part of a
 """
 
 from __future__ import annotations
+
+import re
 
 LAUNCHER = "ssc"
 UNIT_NAME_MAX = 255  # systemd's UNIT_NAME_MAX is 256 including the terminating NUL
@@ -36,3 +39,19 @@ def escape_app_id(app_id: str) -> str:
         pieces.append(piece)
         length += len(piece)
     return "".join(pieces)
+
+
+_SCOPE_NAME = re.compile(
+    rf"{_NAME_PREFIX}(?P<id>[A-Za-z0-9:_.\\]+)-[0-9]{{{RANDOM_DIGITS}}}\.scope"
+)
+_ESCAPE = re.compile(rb"\\x([0-9a-f]{2})")
+
+
+def app_id_of(unit: str) -> str | None:
+    """The application ID in an ssc scope's name (``escape_app_id`` undone); None if the name
+    is not one ssc (or its system helper) could have made."""
+    match = _SCOPE_NAME.fullmatch(unit)
+    if match is None:
+        return None
+    raw = _ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), match["id"].encode("ascii"))
+    return raw.decode("utf-8", errors="replace")

@@ -21,6 +21,7 @@ from .limits import Bytes, Percent, cpu_quota_usec
 from .profiles import Limits
 from .shared import SLICE
 from .unit_names import _NAME_PREFIX, RANDOM_DIGITS, escape_app_id
+from .unit_names import app_id_of as app_id_of  # the scope's name, read back
 
 _DESCRIPTION_MAX = 256
 OOM_POLICY = "OOMPolicy"
@@ -49,21 +50,6 @@ def scope_name(app_id: str, random_digits: str) -> str:
     if len(random_digits) != RANDOM_DIGITS or set(random_digits) - set("0123456789"):
         raise ValueError(f"random part must be {RANDOM_DIGITS} decimal digits")
     return f"{_NAME_PREFIX}{escape_app_id(app_id)}-{random_digits}.scope"
-
-
-_SCOPE_NAME = re.compile(
-    rf"{_NAME_PREFIX}(?P<id>[A-Za-z0-9:_.\\]+)-[0-9]{{{RANDOM_DIGITS}}}\.scope"
-)
-_ESCAPE = re.compile(rb"\\x([0-9a-f]{2})")
-
-
-def app_id_of(unit: str) -> str | None:
-    """The application ID in an ssc scope's name (``scope_name`` undone); None if not ssc's."""
-    match = _SCOPE_NAME.fullmatch(unit)
-    if match is None:
-        return None
-    raw = _ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), match["id"].encode("ascii"))
-    return raw.decode("utf-8", errors="replace")
 
 
 def resource_properties(limits: Limits, cpu_count: int) -> list[Property]:

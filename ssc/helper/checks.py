@@ -21,13 +21,12 @@ are rtkit's (``rtkit-daemon.c``), made for a scope instead of a scheduling class
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from ..limits import MAX_CPU_PERMYRIAD, MAX_SIZE, MIN_MEMORY_CEILING, OOM_POLICIES, UINT32_MAX
-from ..unit_names import _NAME_PREFIX, RANDOM_DIGITS, escape_app_id
+from ..unit_names import _NAME_PREFIX, RANDOM_DIGITS, app_id_of, escape_app_id
 
 BUS_NAME = "org.ssc.Helper1"
 OBJECT_PATH = "/org/ssc/Helper1"
@@ -146,14 +145,13 @@ def scope_unit(app_id: str, random_digits: str) -> str:
     return f"{_NAME_PREFIX}{escape_app_id(app_id)}-{random_digits}.scope"
 
 
-_HELD_UNIT = re.compile(rf"{_NAME_PREFIX}[A-Za-z0-9:_.\\]+-[0-9]{{{RANDOM_DIGITS}}}\.scope")
-
-
 def checked_unit(unit: str) -> str:
-    """A unit name the helper could have made (so it names no path and no other unit)."""
-    if not _HELD_UNIT.fullmatch(unit):
+    """The app ID of a unit name the helper could have made (so it names no path and no other
+    unit)."""
+    app_id = app_id_of(unit)
+    if app_id is None:
         raise Refusal("NotYourUnit", f"{unit!r} is not a scope the helper holds")
-    return unit
+    return app_id
 
 
 def held_slice(uid: int) -> str:

@@ -160,7 +160,8 @@ class Helper:
 
     def set_limits(self, message: Message, caller: Caller) -> tuple[str, tuple[Any, ...]]:
         unit, properties = _arguments(message, "sa(sv)")
-        directory = _own_scope_directory(checks.checked_unit(unit), caller.uid)
+        app_id = checks.checked_unit(unit)
+        directory = _own_scope_directory(unit, caller.uid)
         limits = checks.checked_properties(properties, at_start=False)
         machine = _machine()
         current = {
@@ -169,7 +170,7 @@ class Helper:
             if os.path.exists(f"{directory}/{file}")
         }
         raised = checks.raises(checks.scope_limits(limits, machine), current, machine.page)
-        details = {"unit": unit, "raises": ",".join(raised)}
+        details = {"app_id": app_id, "unit": unit, "raises": ",".join(raised)}
         self._authorize(caller, checks.ACTION_CONTAIN, details)
         if raised:
             self._authorize(caller, checks.ACTION_RAISE, details, interactive=True)
@@ -180,8 +181,9 @@ class Helper:
 
     def stop(self, message: Message, caller: Caller) -> tuple[str, tuple[Any, ...]]:
         unit, kill = _arguments(message, "sb")
-        _own_scope_directory(checks.checked_unit(unit), caller.uid)
-        self._authorize(caller, checks.ACTION_CONTAIN, {"unit": unit})
+        app_id = checks.checked_unit(unit)
+        _own_scope_directory(unit, caller.uid)
+        self._authorize(caller, checks.ACTION_CONTAIN, {"app_id": app_id, "unit": unit})
         if kill:
             kill_call = _manager_call("KillUnit", "ssi", (unit, "all", signal.SIGKILL))
             self._call(kill_call, SYSTEMD_SECONDS)
