@@ -56,7 +56,14 @@ def held_directory(uid: int | None = None) -> str:
 
 def start_scope(app_id: str, description: str, properties: Sequence[Property]) -> str:
     """Put this process into a scope the helper holds; its name, once the job is done."""
-    pidfd = os.pidfd_open(os.getpid())
+    try:
+        pidfd = os.pidfd_open(os.getpid())
+    except (AttributeError, OSError) as error:  # Linux before 5.3: the helper takes no PIDs
+        raise HelperError(
+            f"Failed to start {app_id} under the helper: no pidfd for this process ({error})",
+            "",
+            "limits held by root need Linux 5.3 or later",
+        ) from error
     try:
         body = (pidfd, app_id, description, [p.wire() for p in properties])
         reply = _call("StartScope", "hssa(sv)", body, f"start {app_id} under the helper")
