@@ -42,6 +42,7 @@ from jeepney.fds import NoFDError
 from jeepney.io.threading import DBusRouter, open_dbus_connection
 from jeepney.low_level import Message
 
+from ..cgroup import cgroup_of
 from ..shared import DEFAULT_SWAP, HIGH_SHARE, default_ceiling
 from . import checks
 from .checks import Refusal, WireProperty
@@ -124,7 +125,7 @@ class Helper:
             )
         checks.check_owner(checks.ids_of(_read(f"/proc/{pid}/status")), caller.uid)
         _still_alive(fd)
-        checks.check_movable(_cgroup_of(pid), caller.uid)
+        checks.check_movable(cgroup_of(pid), caller.uid)
         _still_alive(fd)
         limits = checks.checked_properties(properties, at_start=True)
         checks.checked_description(description)
@@ -153,7 +154,7 @@ class Helper:
         _still_alive(fd)
         if result != "done":
             raise Refusal("Failed", f"{unit}: job {result}")
-        if _cgroup_of(pid) != f"{checks.held_cgroup(caller.uid)}/{unit}":
+        if cgroup_of(pid) != f"{checks.held_cgroup(caller.uid)}/{unit}":
             self._call(_manager_call("StopUnit", "ss", (unit, "replace")), SYSTEMD_SECONDS)
             raise Refusal("Failed", f"{unit}: the process did not stay in it")
         return unit
@@ -350,17 +351,6 @@ def _still_alive(fd: int) -> None:
         # (the helper has no CAP_KILL, so another user's process gives EPERM, never ESRCH)
     except OSError as error:
         raise Refusal("BadProcess", f"the descriptor is not a live pidfd ({error})") from error
-
-
-def _cgroup_of(pid: int) -> str | None:
-    try:
-        text = _read(f"/proc/{pid}/cgroup")
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("0::"):
-            return line[3:]
-    return None
 
 
 def _own_scope_directory(unit: str, uid: int) -> str:
