@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from jeepney import DBusAddress, MessageType, new_method_call
 from jeepney.io.blocking import DBusConnection, open_dbus_connection
 
+from .cgroup import CGROUP_ROOT
 from .errors import SscError
 from .helper.checks import (
     BUS_NAME,
@@ -51,7 +52,7 @@ class HelperError(SscError):
 
 def held_directory(uid: int | None = None) -> str:
     """The cgroup directory of the user's held apps (the helper's slice)."""
-    return f"/sys/fs/cgroup{held_cgroup(os.getuid() if uid is None else uid)}"
+    return f"{CGROUP_ROOT}{held_cgroup(os.getuid() if uid is None else uid)}"
 
 
 def start_scope(app_id: str, description: str, properties: Sequence[Property]) -> str:

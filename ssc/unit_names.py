@@ -1,9 +1,10 @@
-"""The application ID as one field of a unit name, escaped (and read back): with nothing but the
-language.
+"""A scope's name: the application ID escaped as one field of it, made and read back, with
+nothing but the language.
 
 It lives apart from ``ssc.units`` so that the supervisor, which removes an app's /tmp as the
 app exits (``ssc.app_tmp``), names the app's directory without importing the profiles and
-TOML (under the test bed's emulation that import costs the exit a good part of a second).
+TOML (under the test bed's emulation that import costs the exit a good part of a second), and
+so that the system helper (``ssc.helper``) names the scopes it holds as the launcher does.
 """
 
 from __future__ import annotations
@@ -39,6 +40,20 @@ def escape_app_id(app_id: str) -> str:
         pieces.append(piece)
         length += len(piece)
     return "".join(pieces)
+
+
+def random_part(random_bytes: bytes) -> str:
+    """The random field of a unit name: 8 random bytes as 20 decimal digits."""
+    if len(random_bytes) != 8:
+        raise ValueError("the random part is made of 8 random bytes")
+    return f"{int.from_bytes(random_bytes, 'big'):0{RANDOM_DIGITS}d}"
+
+
+def scope_name(app_id: str, random_digits: str) -> str:
+    """``app-ssc-<escaped app id>-<random digits>.scope``."""
+    if len(random_digits) != RANDOM_DIGITS or set(random_digits) - set("0123456789"):
+        raise ValueError(f"random part must be {RANDOM_DIGITS} decimal digits")
+    return f"{_NAME_PREFIX}{escape_app_id(app_id)}-{random_digits}.scope"
 
 
 _SCOPE_NAME = re.compile(

@@ -20,8 +20,11 @@ from typing import NamedTuple
 from .limits import Bytes, Percent, cpu_quota_usec
 from .profiles import Limits
 from .shared import SLICE
-from .unit_names import _NAME_PREFIX, RANDOM_DIGITS, escape_app_id
-from .unit_names import app_id_of as app_id_of  # the scope's name, read back
+
+# The scope's name, made and read back, lives in ssc.unit_names (light: the helper uses it).
+from .unit_names import app_id_of as app_id_of
+from .unit_names import random_part as random_part
+from .unit_names import scope_name as scope_name
 
 _DESCRIPTION_MAX = 256
 OOM_POLICY = "OOMPolicy"
@@ -36,20 +39,6 @@ class Property(NamedTuple):
 
     def wire(self) -> tuple[str, tuple[str, object]]:
         return (self.name, (self.signature, self.value))
-
-
-def random_part(random_bytes: bytes) -> str:
-    """The random field of a unit name: 8 random bytes as 20 decimal digits."""
-    if len(random_bytes) != 8:
-        raise ValueError("the random part is made of 8 random bytes")
-    return f"{int.from_bytes(random_bytes, 'big'):0{RANDOM_DIGITS}d}"
-
-
-def scope_name(app_id: str, random_digits: str) -> str:
-    """``app-ssc-<escaped app id>-<random digits>.scope``."""
-    if len(random_digits) != RANDOM_DIGITS or set(random_digits) - set("0123456789"):
-        raise ValueError(f"random part must be {RANDOM_DIGITS} decimal digits")
-    return f"{_NAME_PREFIX}{escape_app_id(app_id)}-{random_digits}.scope"
 
 
 def resource_properties(limits: Limits, cpu_count: int) -> list[Property]:

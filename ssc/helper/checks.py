@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from ..limits import MAX_CPU_PERMYRIAD, MAX_SIZE, MIN_MEMORY_CEILING, OOM_POLICIES, UINT32_MAX
-from ..unit_names import _NAME_PREFIX, RANDOM_DIGITS, app_id_of, escape_app_id
+from ..unit_names import app_id_of, scope_name
 
 BUS_NAME = "org.ssc.Helper1"
 OBJECT_PATH = "/org/ssc/Helper1"
@@ -123,7 +123,7 @@ UNIT_SUFFIXES += (".automount", ".swap", ".timer", ".path", ".slice", ".scope")
 
 
 def scope_unit(app_id: str, random_digits: str) -> str:
-    """``app-ssc-<escaped app id>-<digits>.scope``.
+    """``app-ssc-<escaped app id>-<digits>.scope``, as the launcher names its own (``scope_name``).
 
     The escape alone keeps any app ID one field of the name, so no app ID could pick another
     slice, a ``.service`` or a path; one that looks as if it tried (a ``/``, a unit's suffix, a
@@ -140,9 +140,7 @@ def scope_unit(app_id: str, random_digits: str) -> str:
         raise Refusal(
             "InvalidArgs", f"{app_id[:80]!r} is not an app ID (a desktop entry's or a program's)"
         )
-    if len(random_digits) != RANDOM_DIGITS or not random_digits.isdigit():
-        raise ValueError("random digits")
-    return f"{_NAME_PREFIX}{escape_app_id(app_id)}-{random_digits}.scope"
+    return scope_name(app_id, random_digits)
 
 
 def checked_unit(unit: str) -> str:

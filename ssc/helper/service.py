@@ -42,8 +42,9 @@ from jeepney.fds import NoFDError
 from jeepney.io.threading import DBusRouter, open_dbus_connection
 from jeepney.low_level import Message
 
-from ..cgroup import cgroup_of
+from ..cgroup import CGROUP_ROOT, cgroup_of
 from ..shared import DEFAULT_SWAP, HIGH_SHARE, default_ceiling
+from ..unit_names import random_part
 from . import checks
 from .checks import Refusal, WireProperty
 
@@ -63,7 +64,6 @@ BUS = DBusAddress(
 JOB_REMOVED = MatchRule(
     type="signal", interface=SYSTEMD.interface, member="JobRemoved", path=SYSTEMD.object_path
 )
-CGROUP_ROOT = "/sys/fs/cgroup"
 IDLE_EXIT_SECONDS = 60.0  # D-Bus starts it again for the next call
 MAX_WORKERS = 16  # calls in progress at once; one waiting for a password holds only its own
 POLKIT_SECONDS = 30.0
@@ -129,7 +129,7 @@ class Helper:
         _still_alive(fd)
         limits = checks.checked_properties(properties, at_start=True)
         checks.checked_description(description)
-        unit = checks.scope_unit(app_id, f"{int.from_bytes(os.urandom(8), 'big'):020d}")
+        unit = checks.scope_unit(app_id, random_part(os.urandom(8)))
         if _held_scope_count(caller.uid) >= checks.MAX_SCOPES:
             raise Refusal("TooManyScopes", f"uid {caller.uid} has {checks.MAX_SCOPES} held apps")
         self._authorize(caller, checks.ACTION_CONTAIN, {"app_id": app_id, "unit": unit})
