@@ -10,7 +10,7 @@ which can read the file the strict app saved in its temporary directory.
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import http.server
 import json
 import os
@@ -135,9 +135,13 @@ def _unit_of(app: str) -> str:
 def _pids_in_scope_of(app: str) -> list[int]:
     found = []
     for procs in Path("/sys/fs/cgroup").glob(f"user.slice/**/app-ssc-{app}-*.scope/cgroup.procs"):
-        # A scope removed between the listing and the reading has no PIDs left.
-        with contextlib.suppress(FileNotFoundError):
+        # A scope removed between the listing and the reading has no PIDs left: its file is
+        # gone (ENOENT), or its cgroup goes while the file is open (ENODEV, seen in CI).
+        try:
             found += [int(pid) for pid in procs.read_text().split()]
+        except OSError as error:
+            if error.errno not in (errno.ENOENT, errno.ENODEV):
+                raise
     return found
 
 
