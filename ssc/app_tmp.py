@@ -36,7 +36,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from .errors import SscError
@@ -54,9 +54,10 @@ class HeldTmp(NamedTuple):
     lock_fd: int
 
 
-def runtime_dir() -> str:
+def runtime_dir(environ: Mapping[str, str] | None = None) -> str:
     """The user's ``$XDG_RUNTIME_DIR``, or logind's path for it when the variable is unset."""
-    return os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    env = os.environ if environ is None else environ
+    return env.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
 
 
 def apps_dir(runtime_dir: str) -> str:

@@ -9,13 +9,16 @@ scope's ``memory.max``, ``memory.swap.max`` and ``cpu.max`` before it runs the p
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from .errors import SscError
 from .limits import UINT32_MAX, USEC_PER_SEC, Amount, Bytes, cpu_quota_usec
 
+# Annotations only: importing typing or collections.abc costs the launch path more than it
+# does (see ssc.limits). mypy reads TYPE_CHECKING as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .profiles import Limits
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -63,9 +66,9 @@ def enclosing_strict_app(own_cgroup: str | None) -> str | None:
     return unit if read_only else None
 
 
-def own_cgroup(read: Callable[[str], str]) -> str:
-    """This process's cgroup v2 path, e.g. ``/user.slice/…/app-ssc.slice/app-ssc-x-….scope``."""
-    path = cgroup_path(read("/proc/self/cgroup"))
+def own_cgroup(read: Callable[[str], str], pid: int | str = "self") -> str:
+    """This process's (or ``pid``'s) cgroup v2 path, e.g. ``/user.slice/…/app-ssc-x-….scope``."""
+    path = cgroup_path(read(f"/proc/{pid}/cgroup"))
     if path is None:
         raise LimitNotEnforced(
             "this system does not use the unified cgroup hierarchy (cgroup v2)",
@@ -74,9 +77,11 @@ def own_cgroup(read: Callable[[str], str]) -> str:
     return path
 
 
-def verify_scope(unit: str, limits: Limits, cpu_count: int, read: Callable[[str], str]) -> None:
-    """Raise unless this process sits in ``unit`` and the scope's files hold the limits."""
-    path = own_cgroup(read)
+def verify_scope(
+    unit: str, limits: Limits, cpu_count: int, read: Callable[[str], str], pid: int | str = "self"
+) -> None:
+    """Raise unless this process (or ``pid``) sits in ``unit`` and its files hold the limits."""
+    path = own_cgroup(read, pid)
     if path.rsplit("/", 1)[-1] != unit:
         raise LimitNotEnforced(f"Failed to move into {unit}: this process is still in {path}")
     directory = f"{CGROUP_ROOT}{path}"
@@ -159,9 +164,12 @@ def slice_holds(directory: str, limits: Limits, read: Callable[[str], str]) -> b
     return True
 
 
-def verify_slice(slice_name: str, limits: Limits, read: Callable[[str], str]) -> None:
-    """Raise unless this process's scope sits in ``slice_name`` and it holds ``limits``."""
-    path = own_cgroup(read)
+def verify_slice(
+    slice_name: str, limits: Limits, read: Callable[[str], str], pid: int | str = "self"
+) -> None:
+    """Raise unless this process's (or ``pid``'s) scope sits in ``slice_name``, holding
+    ``limits``."""
+    path = own_cgroup(read, pid)
     parent = path.rsplit("/", 1)[0]
     if parent.rsplit("/", 1)[-1] != slice_name:
         raise LimitNotEnforced(f"Failed to start in {slice_name}: the scope is in {parent}")

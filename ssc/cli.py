@@ -12,12 +12,19 @@ This module is the one place where errors become stderr lines and exit codes.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import TypeVar
 
 from .errors import SscError, UsageError
 from .launch import Request, launch
 from .limits import LimitError, parse_cpu_quota, parse_memory
+
+# Annotations only: importing typing or collections.abc costs the launch path more than it
+# does (see ssc.limits). mypy reads TYPE_CHECKING as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
+    _T = TypeVar("_T")
 
 HELP = """\
 Usage: ssc [OPTIONS] [--] COMMAND [ARG]...
@@ -57,7 +64,6 @@ Examples:
   ssc --name=org.mozilla.firefox firefox --private-window
 """
 
-_T = TypeVar("_T")
 DEFAULT_PROFILE = "strict"
 _VALUE_OPTIONS = ("--isolation", "--cpu", "--memory", "--name")
 

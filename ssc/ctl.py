@@ -85,6 +85,7 @@ def cli(ctx: click.Context) -> None:
       sscctl set firefox-esr --memory=8G --cpu=300%   new limits for a running app, now
       sscctl stop org.gnome.gedit
       sscctl notify enable                            a notification when a limit bites
+      sscctl agent enable                             faster launches, through an agent
       sscctl desktop install firefox-esr org.gnome.gedit
       sscctl desktop install --isolation=relaxed org.gnome.Nautilus
       sscctl desktop list
@@ -243,6 +244,32 @@ def notify_disable() -> None:
     from .notify import service
 
     for line in service.disable():
+        click.echo(line)
+
+
+@cli.group(context_settings=_CONTEXT, invoke_without_command=True)
+@click.pass_context
+def agent(ctx: click.Context) -> None:
+    """ssc's launch agent: a user service that starts contained apps' scopes for ssc, with a
+    warm connection to your user manager, so that each launch costs less."""
+    _help_if_no_command(ctx)
+
+
+@agent.command("enable")
+def agent_enable() -> None:
+    """Install ssc-agent.socket and ssc-agent.service, enable the socket and start it."""
+    from .agent import install
+
+    for line in install.enable():
+        click.echo(line)
+
+
+@agent.command("disable")
+def agent_disable() -> None:
+    """Stop ssc's agent, disable its socket and remove both units."""
+    from .agent import install
+
+    for line in install.disable():
         click.echo(line)
 
 

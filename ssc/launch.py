@@ -26,58 +26,82 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
-from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from . import cgroup, launchers, supervise
 from .errors import CommandNotExecutable, SscError
-from .limits import Amount, CpuQuota
 
+# Annotations only: importing typing costs the launch path more than it does (see ssc.limits).
+# mypy reads TYPE_CHECKING as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .app_tmp import HeldTmp
-    from .profiles import Limits, Profile
-    from .units import Property
+    import signal
+    from typing import NoReturn
+
+    from .launch_plan import LaunchPlan, Say
+    from .limits import Amount, CpuQuota
+else:
+    import _signal as signal  # signal's C module, without signal's enum (see ssc.supervise)
 
 
-class Request(NamedTuple):
+class Request:
     """What the user asked for on the command line."""
 
-    command: list[str]
-    profile: str
-    cpu: CpuQuota | None = None
-    memory: Amount | None = None
-    name: str | None = None
-    debug: bool = False
+    __slots__ = ("command", "cpu", "debug", "memory", "name", "profile")
+
+    def __init__(
+        self,
+        command: list[str],
+        profile: str,
+        cpu: CpuQuota | None = None,
+        memory: Amount | None = None,
+        name: str | None = None,
+        debug: bool = False,
+    ) -> None:
+        self.command = command
+        self.profile = profile
+        self.cpu = cpu
+        self.memory = memory
+        self.name = name
+        self.debug = debug
+
+    def app_id(self) -> str:
+        """The application ID: ``--name``, else the program's basename."""
+        return self.name or os.path.basename(self.command[0]) or self.command[0]
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Request) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(repr(self))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Request({fields})"
 
 
-class Strict(NamedTuple):
-    """What a strict launch needs besides the scope, all found before the scope exists."""
+class Sandboxing:
+    """What becoming a strict app needs once the scope holds this process: bubblewrap, the bus
+    proxy and its filters, and the app's /tmp with the lock that keeps it (``ssc.app_tmp``)."""
 
-    bwrap: str
-    proxy: str
-    bus_filters: list[str]
-    tmp: HeldTmp
+    __slots__ = ("bus_filters", "bwrap", "proxy", "tmp_directory", "tmp_lock_fd")
 
-
-def effective_limits(profile: Profile, request: Request) -> Limits:
-    """The profile's limits with the command line's overrides.
-
-    An explicit ``--memory`` sets the ceiling; the profile's ``MemoryHigh``, which is placed
-    relative to the profile's own ceiling, is dropped with it rather than left to throttle
-    below (or far from) the ceiling the user asked for.
-    """
-    limits = profile.limits
-    if request.cpu is not None:
-        limits = limits._replace(cpu_quota=request.cpu)
-    if request.memory is not None:
-        limits = limits._replace(memory_max=request.memory, memory_high=None)
-    return limits
+    def __init__(
+        self, bwrap: str, proxy: str, bus_filters: list[str], tmp_directory: str, tmp_lock_fd: int
+    ) -> None:
+        self.bwrap = bwrap
+        self.proxy = proxy
+        self.bus_filters = bus_filters
+        self.tmp_directory = tmp_directory
+        self.tmp_lock_fd = tmp_lock_fd
 
 
 def app_id(request: Request) -> str:
     """The application ID: ``--name``, else the program's basename."""
-    return request.name or os.path.basename(request.command[0]) or request.command[0]
+    return request.app_id()
 
 
 def launch(request: Request) -> NoReturn:
@@ -93,39 +117,47 @@ def launch(request: Request) -> NoReturn:
         _run_in_enclosing_app(request, enclosing)
     if not launchers.move_is_done(own, cgroup.cgroup_of(os.getppid()), pid):
         # from here on, this is the child: the supervisor stays outside
-        supervise.split(on_exit=lambda: _remove_app_tmp(app_id(request)))
+        supervise.split(on_exit=lambda: _remove_app_tmp(request.app_id()))
     _run_in_own_scope(request)
 
 
 def _run_in_own_scope(request: Request) -> NoReturn:
-    # Imported here, after the split: the supervisor never holds D-Bus, TOML or the sandbox.
-    from . import app_tmp, shared, units
-    from .profiles import load_profile
+    from .agent import client
     from .programs import resolve_command
 
-    profile = load_profile(request.profile)
-    limits = effective_limits(profile, request)
-    search_path = os.environ.get("PATH", os.defpath)
-    program = resolve_command(request.command[0], search_path)
-    runtime_dir = app_tmp.runtime_dir()
-    strict = _strict_needs(profile, request, program, search_path, runtime_dir)
-
-    random_digits = units.random_part(os.urandom(8))
-    cpu_count = os.cpu_count() or 1
-    description = units.describe(request.command, profile.name)
-    if profile.root_held:
-        unit = _join_held_scope(app_id(request), description, limits, cpu_count, request.debug)
-        slice_name, shared_limits = _held_slice()
-    else:
-        unit = units.scope_name(app_id(request), random_digits)
-        slice_name, shared_limits = shared.SLICE, shared.load_shared(shared.physical_memory())
-        _join_scope(unit, description, limits, cpu_count, shared_limits, request.debug)
-    cgroup.verify_scope(unit, limits, cpu_count, cgroup.read_text)
-    cgroup.verify_slice(slice_name, shared_limits, cgroup.read_text)
-
-    if strict is None:
+    program = resolve_command(request.command[0], os.environ.get("PATH", os.defpath))
+    answer = client.ask(request, program)
+    if answer is None:  # no agent, or not for this launch: the launcher starts its scope
+        _run_direct(request, program)
+    for line in answer.said:
+        _say(line)
+    if answer.sandboxing is None:
         _exec(program, request.command)  # argv[0] stays as typed, as a shell leaves it
-    _exec_sandboxed(strict, [program, *request.command[1:]], runtime_dir, f"bus-{random_digits}")
+    _exec_sandboxed(answer.sandboxing, [program, *request.command[1:]], answer.bus_socket)
+
+
+def _run_direct(request: Request, program: str) -> NoReturn:
+    """The launch without ssc's agent: this process plans, starts and verifies its scope.
+
+    Imported here: the supervisor and the agent's path never hold D-Bus, TOML or the sandbox.
+    """
+    from . import app_tmp, launch_plan
+
+    plan = launch_plan.plan_launch(request, program, os.environ)
+    sandboxing = None
+    if plan.strict is not None:
+        runtime_dir = app_tmp.runtime_dir()
+        app_tmp.remove_unheld(runtime_dir)  # what instances that had no supervisor left
+        tmp = app_tmp.hold(runtime_dir, plan.app)
+        sandboxing = Sandboxing(*plan.strict, tmp.directory, tmp.lock_fd)
+    say = _say if request.debug else None
+    if plan.profile.root_held:
+        _join_held_scope(plan, say)
+    else:
+        _join_scope(plan, say)
+    if sandboxing is None:
+        _exec(program, request.command)
+    _exec_sandboxed(sandboxing, [program, *request.command[1:]], f"bus-{plan.random_digits}")
 
 
 def _run_in_enclosing_app(request: Request, unit: str) -> NoReturn:
@@ -140,95 +172,66 @@ def _run_in_enclosing_app(request: Request, unit: str) -> NoReturn:
     load_profile(request.profile)  # an unknown or broken profile is refused here too
     program = resolve_command(request.command[0], os.environ.get("PATH", os.defpath))
     print(
-        f"ssc: {app_id(request)} runs inside {unit}, the strict app that started it "
+        f"ssc: {request.app_id()} runs inside {unit}, the strict app that started it "
         "(a strict app cannot start another in a scope of its own)",
         file=sys.stderr,
     )
     _exec(program, request.command)
 
 
-def _strict_needs(
-    profile: Profile, request: Request, program: str, search_path: str, runtime_dir: str
-) -> Strict | None:
-    """What strict needs, found (or refused) before any unit exists; None under relaxed."""
-    if not profile.isolate:
-        return None
-    from . import app_tmp, busproxy, sandbox
-
-    bwrap = sandbox.check_bwrap(runtime_dir)
-    proxy = busproxy.find_proxy(search_path)
-    entries = _bus_entries(request, program)
-    bus_filters = busproxy.policy_arguments(
-        profile.bus or busproxy.BusPolicy(), app_id(request), *entries
-    )
-    app_tmp.remove_unheld(runtime_dir)  # what instances that had no supervisor left
-    return Strict(bwrap, proxy, bus_filters, app_tmp.hold(runtime_dir, app_id(request)))
-
-
-def _join_scope(
-    unit: str, description: str, limits: Limits, cpu_count: int, shared_limits: Limits, debug: bool
-) -> None:
-    """Start ``unit`` holding this process, named by its PIDFD (its PID on older managers), in
-    the slice of all contained apps, which is made or given its limits first if it lacks them."""
-    from . import shared, systemd, units
+def _join_scope(plan: LaunchPlan, say: Say | None) -> None:
+    """Start the planned scope holding this process, named by its PIDFD (its PID on older
+    managers), then read back that the kernel holds it there with its limits."""
+    from . import launch_plan, systemd
 
     pidfd = _own_pidfd()
-    attempts = units.scope_property_attempts(
-        description, limits, cpu_count, pidfd=pidfd, pid=os.getpid()
-    )
-    if debug:
-        _debug(unit, attempts[0])
     try:
         connection = systemd.connect()
         try:
-            if not cgroup.slice_holds(shared.slice_directory(), shared_limits, cgroup.read_text):
-                slice_properties = shared.slice_properties(shared_limits)
-                if debug:
-                    _debug(shared.SLICE, slice_properties)
-                systemd.set_up_slice(connection, shared.SLICE, slice_properties)
-            systemd.start_scope(connection, unit, attempts)
+            launch_plan.join_scope(connection, plan, pidfd=pidfd, pid=os.getpid(), say=say)
         finally:
             connection.close()
     finally:
         if pidfd is not None:
             os.close(pidfd)
+    launch_plan.verify(plan)
 
 
-def _join_held_scope(
-    app: str, description: str, limits: Limits, cpu_count: int, debug: bool
-) -> str:
-    """Ask ssc's system helper for a scope the system manager holds (``ssc.held``); the
-    helper names it, and its slice, itself."""
-    from . import held, units
-
-    properties = units.resource_properties(limits, cpu_count)
-    if debug:
-        _debug(f"a scope held by root for {app}", properties)
-    return held.start_scope(app, description, properties)
-
-
-def _held_slice() -> tuple[str, Limits]:
-    """The held apps' slice and the shared ceiling the helper gives it (the default one)."""
-    from . import shared
+def _join_held_scope(plan: LaunchPlan, say: Say | None) -> None:
+    """Ask ssc's system helper for a scope the system manager holds (``ssc.held``): the helper
+    names it, and its slice (with the default shared ceiling), itself."""
+    from . import held, shared, units
     from .helper.checks import held_slice
 
-    return held_slice(os.getuid()), shared.default_limits(shared.physical_memory())
+    cpu_count = os.cpu_count() or 1
+    properties = units.resource_properties(plan.limits, cpu_count)
+    if say is not None:
+        say(f"starting a scope held by root for {plan.app}")
+        for prop in properties:
+            say(f"  {prop.name} ({prop.signature}) = {prop.value!r}")
+    unit = held.start_scope(plan.app, plan.description, properties)
+    cgroup.verify_scope(unit, plan.limits, cpu_count, cgroup.read_text)
+    default_shared = shared.default_limits(shared.physical_memory())
+    cgroup.verify_slice(held_slice(os.getuid()), default_shared, cgroup.read_text)
 
 
-def _exec_sandboxed(strict: Strict, command: list[str], runtime_dir: str, socket: str) -> NoReturn:
+def _exec_sandboxed(sandboxing: Sandboxing, command: list[str], bus_socket: str) -> NoReturn:
     """Start the bus proxy from inside the scope (so it is the app's, and a portal reads the
     app's ID from its scope), then become bwrap running ``command``."""
     from . import busproxy, sandbox, systemd
+    from .app_tmp import runtime_dir
 
+    runtime = runtime_dir()
     bus = busproxy.start(
-        strict.proxy,
+        sandboxing.proxy,
         systemd.session_bus_address(),
-        _private_path(runtime_dir, socket),
-        strict.bus_filters,
+        _private_path(runtime, bus_socket),
+        sandboxing.bus_filters,
     )
-    host = sandbox.read_host(dict(os.environ), runtime_dir, command[1:])
-    os.set_inheritable(strict.tmp.lock_fd, True)  # held by bwrap and the program for their life
-    _exec(strict.bwrap, sandbox.bwrap_argv(strict.bwrap, command, host, strict.tmp.directory, bus))
+    host = sandbox.read_host(dict(os.environ), runtime, command[1:])
+    os.set_inheritable(sandboxing.tmp_lock_fd, True)  # held by bwrap and the program for life
+    argv = sandbox.bwrap_argv(sandboxing.bwrap, command, host, sandboxing.tmp_directory, bus)
+    _exec(sandboxing.bwrap, argv)
 
 
 def _remove_app_tmp(app: str) -> None:
@@ -236,15 +239,6 @@ def _remove_app_tmp(app: str) -> None:
     from . import app_tmp
 
     app_tmp.remove_unheld(app_tmp.runtime_dir(), app)
-
-
-def _bus_entries(request: Request, program: str) -> tuple[list[str], list[str]]:
-    """What the desktop entries say: the IDs the program registers on the bus (when there is
-    no --name), and the D-Bus-activatable apps that "Open with" may reach."""
-    from . import appnames
-
-    dirs = appnames.application_dirs(os.environ)
-    return appnames.read_bus_entries(None if request.name else program, dirs)
 
 
 def _private_path(runtime_dir: str, name: str) -> str:
@@ -277,7 +271,5 @@ def _exec(program: str, argv: list[str]) -> NoReturn:
         raise CommandNotExecutable(f"{program}: {error.strerror}") from error
 
 
-def _debug(unit: str, properties: list[Property]) -> None:
-    print(f"ssc: starting {unit}", file=sys.stderr)
-    for prop in properties:
-        print(f"ssc:   {prop.name} ({prop.signature}) = {prop.value!r}", file=sys.stderr)
+def _say(line: str) -> None:
+    print(f"ssc: {line}", file=sys.stderr)

@@ -10,16 +10,15 @@ KDE's scopes, whose names do not say which process they were made for, a move st
 any launcher unknown here — ssc keeps a supervisor outside (``ssc.supervise``).
 
 ``move_is_done`` is pure; the cgroups it compares are read with ``ssc.cgroup.cgroup_of``.
+
+No regular expressions here: this module is on the launch path (see ``ssc.limits``).
 """
 
 from __future__ import annotations
 
-import re
-
-# Scopes made for one named process: the PID in the name must be ours.
-_FOR_PID = re.compile(r"app-gnome-.+-(?P<pid>[0-9]+)\.scope")
-# Scopes a terminal makes for the process it just spawned; the name carries no PID.
-_TERMINAL_SPAWN = re.compile(r"(?:vte|ptyxis)-spawn-[0-9A-Za-z-]+\.scope")
+_GNOME_PREFIX = "app-gnome-"  # app-gnome-<app id>-<pid>.scope: made for one named process
+_SPAWN_PREFIXES = ("vte-spawn-", "ptyxis-spawn-")  # <terminal>-spawn-<uuid>.scope: no PID in it
+_SCOPE = ".scope"
 
 
 def move_is_done(own_cgroup: str | None, parent_cgroup: str | None, pid: int) -> bool:
@@ -33,9 +32,28 @@ def move_is_done(own_cgroup: str | None, parent_cgroup: str | None, pid: int) ->
     if not own_cgroup:
         return False
     unit = own_cgroup.rsplit("/", 1)[-1]
-    named = _FOR_PID.fullmatch(unit)
-    if named is not None:
-        return int(named["pid"]) == pid
-    if _TERMINAL_SPAWN.fullmatch(unit):
+    named_pid = _pid_in_gnome_scope(unit)
+    if named_pid is not None:
+        return named_pid == pid
+    if _is_terminal_spawn_scope(unit):
         return parent_cgroup is not None and parent_cgroup != own_cgroup
+    return False
+
+
+def _pid_in_gnome_scope(unit: str) -> int | None:
+    """The PID that ends ``app-gnome-<app id>-<pid>.scope`` (None: not such a name)."""
+    if not (unit.startswith(_GNOME_PREFIX) and unit.endswith(_SCOPE)):
+        return None
+    app_id, dash, pid = unit[len(_GNOME_PREFIX) : -len(_SCOPE)].rpartition("-")
+    if not (app_id and dash and pid.isascii() and pid.isdigit()):
+        return None
+    return int(pid)
+
+
+def _is_terminal_spawn_scope(unit: str) -> bool:
+    """``vte-spawn-<uuid>.scope`` or ``ptyxis-spawn-<uuid>.scope``."""
+    for prefix in _SPAWN_PREFIXES:
+        if unit.startswith(prefix) and unit.endswith(_SCOPE):
+            uuid = unit[len(prefix) : -len(_SCOPE)]
+            return bool(uuid) and uuid.isascii() and uuid.replace("-", "").isalnum()
     return False

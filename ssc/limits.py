@@ -1,7 +1,9 @@
 """Resource limit values: parsed from what a user types or a profile says, validated, pure.
 
-Values are small immutable records (NamedTuple, not dataclasses: importing dataclasses costs
-more than a third of the launch under the test bed's emulation).
+Values are small immutable records: tuples of a kind of their own, written out by hand. Not
+dataclasses, nor ``typing.NamedTuple``, and no regular expressions: this module is on the
+launch path, where importing ``dataclasses``, ``typing`` or ``re`` costs more than the rest of
+the launch under the test bed's emulation (see ``bench/launch.py``).
 
 The accepted syntax is a strict subset of what ``systemd-run -p`` accepts, so a value means
 the same to ssc as to systemd: sizes with base-1024 suffixes, percentages of physical memory
@@ -13,9 +15,6 @@ See systemd's ``src/shared/bus-unit-util.c`` (``bus_append_parse_resource_limit`
 
 from __future__ import annotations
 
-import re
-from typing import Any, NamedTuple
-
 UINT32_MAX = 0xFFFF_FFFF
 USEC_PER_SEC = 1_000_000
 MIN_MEMORY_CEILING = 16 * 1024**2  # below this, a desktop program cannot even start
@@ -24,19 +23,16 @@ MAX_SIZE = 2**64 - 2
 MAX_CPU_PERMYRIAD = 100_000 * 100  # 100 000 % (a thousand CPUs), far above any desktop
 ALL_BUT_ONE = "all-but-one"
 
-_SIZE_SUFFIXES = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)([KMGT]?)", re.ASCII)
-_PERCENT = re.compile(r"(\d+(?:\.\d{1,2})?)%", re.ASCII)
-_INTEGER = re.compile(r"\d+", re.ASCII)
+_SIZE_SUFFIXES = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
 class LimitError(ValueError):
     """A value that is not a valid limit; the message says what was expected."""
 
 
-class _OwnKind(tuple[Any, ...]):
-    """Equality for record tuples: of the same kind and values (a NamedTuple alone compares as a
-    plain tuple, so a size of 5 bytes would equal a share of 5/10000)."""
+class _OwnKind(tuple[int, ...]):
+    """Equality for record tuples: of the same kind and values (a plain tuple comparison would
+    make a size of 5 bytes equal a share of 5/10000)."""
 
     __slots__ = ()
 
@@ -49,28 +45,37 @@ class _OwnKind(tuple[Any, ...]):
     def __hash__(self) -> int:
         return hash((type(self).__name__, *self))
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(map(repr, self))})"
 
-class _BytesFields(NamedTuple):
-    value: int
 
-
-class Bytes(_OwnKind, _BytesFields):
+class Bytes(_OwnKind):
     """An absolute size in bytes."""
 
     __slots__ = ()
+
+    def __new__(cls, value: int) -> Bytes:
+        return tuple.__new__(cls, (value,))
+
+    @property
+    def value(self) -> int:
+        return self[0]
 
     def __str__(self) -> str:
         return f"{self.value}B"
 
 
-class _PercentFields(NamedTuple):
-    permyriad: int
-
-
-class Percent(_OwnKind, _PercentFields):
+class Percent(_OwnKind):
     """A share of physical memory (or of the system's task limit), in 1/10000ths."""
 
     __slots__ = ()
+
+    def __new__(cls, permyriad: int) -> Percent:
+        return tuple.__new__(cls, (permyriad,))
+
+    @property
+    def permyriad(self) -> int:
+        return self[0]
 
     def scale(self) -> int:
         """The share as systemd's ``…Scale`` properties carry it: 100 % is ``UINT32_MAX``."""
@@ -83,23 +88,29 @@ class Percent(_OwnKind, _PercentFields):
 Amount = Bytes | Percent
 
 
+def _is_digits(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` alone also takes "²" and other scripts' digits."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_percent(text: str) -> int | None:
     """``"70%"`` or ``"12.5%"`` as permyriad (7000, 1250); None if it is not a percentage."""
-    match = _PERCENT.fullmatch(text)
-    if not match:
+    number = text.removesuffix("%")
+    if number == text:
         return None
-    whole, _, fraction = match.group(1).partition(".")
+    whole, dot, fraction = number.partition(".")
+    if not _is_digits(whole) or (dot and not (_is_digits(fraction) and len(fraction) <= 2)):
+        return None
     return int(whole) * 100 + int(fraction.ljust(2, "0"))
 
 
 def parse_size(text: str) -> int | None:
     """``"4G"``, ``"1.5G"``, ``"512M"``, ``"65536"`` in bytes; None if it is not a size."""
-    match = _SIZE.fullmatch(text)
-    if not match:
+    factor = _SIZE_SUFFIXES.get(text[-1:], 1)
+    number = text[:-1] if factor > 1 else text
+    whole, dot, fraction = number.partition(".")
+    if not _is_digits(whole) or (dot and not _is_digits(fraction)):
         return None
-    number, suffix = match.groups()
-    whole, _, fraction = number.partition(".")
-    factor = _SIZE_SUFFIXES[suffix]
     size = int(whole) * factor
     if fraction:
         size += int(fraction) * factor // 10 ** len(fraction)
@@ -167,7 +178,7 @@ def parse_tasks(text: str) -> int | Percent:
     permyriad = parse_percent(text)
     if permyriad is not None and 0 < permyriad <= 10000:
         return Percent(permyriad)
-    if _INTEGER.fullmatch(text) and 0 < int(text) <= MAX_SIZE:
+    if _is_digits(text) and 0 < int(text) <= MAX_SIZE:
         return int(text)
     raise LimitError(f"{text!r} is not a task count (like 4096) or a percentage (like 50%)")
 
@@ -188,6 +199,6 @@ def parse_oom_policy(text: str) -> str:
 
 def parse_weight(text: str) -> int:
     """A CPU weight, 1 to 10000 (systemd's default is 100)."""
-    if _INTEGER.fullmatch(text) and 1 <= int(text) <= 10000:
+    if _is_digits(text) and 1 <= int(text) <= 10000:
         return int(text)
     raise LimitError(f"{text!r} is not a weight between 1 and 10000")

@@ -184,15 +184,28 @@ def _type_name(kind: type) -> str:
     return names.get(kind, kind.__name__)
 
 
-def user_profile_dir() -> str:
-    config = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+def user_profile_dir(environ: Mapping[str, str] | None = None) -> str:
+    """``$XDG_CONFIG_HOME/ssc/profiles`` of ``environ`` (by default this process's)."""
+    config = config_home(os.environ if environ is None else environ)
     return os.path.join(config, "ssc", "profiles")
 
 
-def profile_names() -> list[str]:
+def config_home(environ: Mapping[str, str]) -> str:
+    """``$XDG_CONFIG_HOME``, else ``$HOME/.config`` (the base directory spec)."""
+    config = environ.get("XDG_CONFIG_HOME") or os.path.join(environ.get("HOME") or "~", ".config")
+    return os.path.expanduser(config)
+
+
+def profile_paths(name: str, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """Where profile ``name`` may be read from: the built-in file, then the user's."""
+    file = f"{name}.toml"
+    return os.path.join(BUILTIN_DIR, file), os.path.join(user_profile_dir(environ), file)
+
+
+def profile_names(environ: Mapping[str, str] | None = None) -> list[str]:
     """Every profile a user can name: the built-in ones and the user's own."""
     names: set[str] = set()
-    for directory in (BUILTIN_DIR, user_profile_dir()):
+    for directory in (BUILTIN_DIR, user_profile_dir(environ)):
         try:
             entries = os.listdir(directory)
         except OSError:
@@ -202,14 +215,21 @@ def profile_names() -> list[str]:
     return sorted(names)
 
 
-def load_profile(name: str) -> Profile:
-    """The built-in profile ``name``, with the user's file of that name merged over it."""
+def check_name(name: str) -> None:
+    """Refuse a profile name that could name a path (letters, digits, ``-`` and ``_`` only)."""
     if not _NAME.fullmatch(name):
         raise UsageError(f"invalid profile name {name!r} (letters, digits, '-' and '_' only)")
+
+
+def load_profile(name: str, environ: Mapping[str, str] | None = None) -> Profile:
+    """The built-in profile ``name``, with the user's file of that name merged over it.
+
+    ``environ`` says where the user's files are (by default, this process's environment).
+    """
+    check_name(name)
     profile = Profile(name=name)
     found = False
-    for directory in (BUILTIN_DIR, user_profile_dir()):
-        path = os.path.join(directory, f"{name}.toml")
+    for path in profile_paths(name, environ):
         try:
             with open(path, encoding="utf-8") as file:
                 text = file.read()
@@ -221,8 +241,8 @@ def load_profile(name: str) -> Profile:
         found = True
     if not found:
         raise UsageError(
-            f"unknown profile {name!r} (known: {', '.join(profile_names())})",
-            hint=f"add one as {os.path.join(user_profile_dir(), name + '.toml')}",
+            f"unknown profile {name!r} (known: {', '.join(profile_names(environ))})",
+            hint=f"add one as {profile_paths(name, environ)[1]}",
         )
     if profile.isolate and profile.bus is None:
         # isolated as strict is: a profile of the user's own without a [bus] table of its own

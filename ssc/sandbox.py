@@ -195,14 +195,15 @@ def read_host(
     )
 
 
-def check_bwrap(runtime_dir: str | None) -> str:
+def check_bwrap(runtime_dir: str | None, search_path: str | None = None) -> str:
     """The path of a bwrap that works here, or an error saying why strict cannot run.
 
     Proving it works means starting a sandbox, which costs tens of milliseconds, so the
     answer is remembered in ``$XDG_RUNTIME_DIR`` (gone at logout and reboot) per bwrap binary.
     """
     try:
-        bwrap = resolve_command("bwrap", os.environ.get("PATH", os.defpath))
+        path = os.environ.get("PATH", os.defpath) if search_path is None else search_path
+        bwrap = resolve_command("bwrap", path)
     except SscError:
         raise SscError(
             "strict isolation needs bubblewrap (bwrap), which is not installed",

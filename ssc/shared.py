@@ -42,6 +42,8 @@ from .errors import SscError
 from .limits import MIN_MEMORY_CEILING, Amount, Bytes, LimitError, Percent, parse_memory
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from .profiles import Limits
     from .units import Property
 
@@ -160,9 +162,11 @@ def _key_of(line: str) -> str | None:
     return key.strip() if has_value else None
 
 
-def shared_file() -> str:
-    config = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
-    return os.path.join(config, "ssc", "shared.toml")
+def shared_file(environ: Mapping[str, str] | None = None) -> str:
+    """``$XDG_CONFIG_HOME/ssc/shared.toml`` of ``environ`` (by default this process's)."""
+    env = os.environ if environ is None else environ
+    config = env.get("XDG_CONFIG_HOME") or os.path.join(env.get("HOME") or "~", ".config")
+    return os.path.join(os.path.expanduser(config), "ssc", "shared.toml")
 
 
 def read_shared_text() -> str:
@@ -191,9 +195,9 @@ def write_shared_text(text: str) -> None:
         raise SharedError(f"{path}: cannot write: {error.strerror}") from error
 
 
-def load_shared(physical: int) -> Limits:
+def load_shared(physical: int, environ: Mapping[str, str] | None = None) -> Limits:
     """The shared limits: the user's shared.toml over the defaults (no file: the defaults)."""
-    path = shared_file()
+    path = shared_file(environ)
     try:
         with open(path, encoding="utf-8") as file:
             text = file.read()

@@ -29,12 +29,21 @@ the app, and costs what it holds (see ``bench/launch.py``).
 from __future__ import annotations
 
 import os
-import signal
 import sys
-from collections.abc import Callable
-from typing import NoReturn
 
 from .errors import SscError
+
+# Annotations only: importing typing or collections.abc costs the launch path more than it
+# does (see ssc.limits). mypy reads TYPE_CHECKING as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+    from collections.abc import Callable
+    from typing import NoReturn
+else:
+    # The C module that signal wraps: the same functions and numbers, without signal's enum
+    # import (signal.Signals), which costs the launch path more than the supervisor's work.
+    import _signal as signal
 
 FORWARDED = frozenset(
     {
@@ -105,7 +114,7 @@ def split(on_exit: Callable[[], None] | None = None) -> None:
 
 
 def supervise(
-    child: int, watched: frozenset[signal.Signals], on_exit: Callable[[], None] | None = None
+    child: int, watched: frozenset[int], on_exit: Callable[[], None] | None = None
 ) -> NoReturn:
     """Relay signals to ``child`` until it exits, then exit as it did."""
     leads_session = os.getsid(0) == os.getpid()
@@ -227,9 +236,25 @@ def _die_with(supervisor: int) -> None:
     Only SIGKILL ends the supervisor before the app (every other signal is relayed), and a
     caller that SIGKILLs the PID it started means the app, as it would without ssc.
     """
-    import ctypes  # only in the child: it becomes the app, the supervisor stays small
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != supervisor:  # it died before the request took effect
         os._exit(128 + signal.SIGKILL)
+
+
+def _prctl(option: int, argument: int) -> None:
+    """``prctl(option, argument, 0, 0, 0)``, which Python's ``os`` lacks, through libc.
+
+    Through ``_ctypes``, the C module under ``ctypes``, where it offers the call: importing
+    ``ctypes`` itself costs the launch path tens of milliseconds under emulation (the test
+    bed's ``-X importtime``). Only the child calls it; the supervisor never loads either.
+    """
+    import _ctypes
+
+    call = getattr(_ctypes, "call_function", None)
+    if call is not None:
+        libc = _ctypes.dlopen(None)  # type: ignore[arg-type]  # dlopen(NULL): this process
+        call(_ctypes.dlsym(libc, "prctl"), (option, argument, 0, 0, 0))
+        return
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(option, argument, 0, 0, 0)

@@ -9,9 +9,10 @@ into ``SscError`` here, so nothing above this module sees jeepney.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from jeepney import DBusAddress, MatchRule, MessageType, new_method_call
 from jeepney.bus_messages import message_bus
@@ -44,12 +45,13 @@ _NO_MANAGER_HINT = (
 )
 
 
-def session_bus_address() -> str:
+def session_bus_address(environ: Mapping[str, str] | None = None) -> str:
     """The session bus from the environment, else the user manager's standard socket."""
-    address = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+    env = os.environ if environ is None else environ
+    address = env.get("DBUS_SESSION_BUS_ADDRESS")
     if address:
         return address
-    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    runtime = env.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
     return f"unix:path={runtime}/bus"
 
 
@@ -120,12 +122,19 @@ def _start_and_wait(
     only systemd's signals to us (the match names its well-known name); jeepney's own filter
     compares header fields literally, where the sender is systemd's unique name, so it
     matches without one. The queue holds every launch's JobRemoved, not just ours.
+
+    The match is removed afterwards (its reply is not waited for): a connection that is kept,
+    as ssc's agent keeps one, neither collects match rules nor receives signals while idle.
     """
-    rule = message_bus.AddMatch(manager_signal_rule("JobRemoved", sender=SYSTEMD.bus_name))
-    _call(connection, rule, name)
-    with connection.filter(manager_signal_rule("JobRemoved"), bufsize=65536) as removed:
-        job = start()
-        return None if job is None else _wait_for_job(connection, removed, job, name)
+    rule = manager_signal_rule("JobRemoved", sender=SYSTEMD.bus_name)
+    _call(connection, message_bus.AddMatch(rule), name)
+    try:
+        with connection.filter(manager_signal_rule("JobRemoved"), bufsize=65536) as removed:
+            job = start()
+            return None if job is None else _wait_for_job(connection, removed, job, name)
+    finally:
+        with contextlib.suppress(OSError):
+            connection.send(message_bus.RemoveMatch(rule))
 
 
 def _start_first_accepted(

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from ..limits import MAX_CPU_PERMYRIAD, MAX_SIZE, MIN_MEMORY_CEILING, OOM_POLICIES, UINT32_MAX
+from ..pidfds import pid_of_fdinfo as pid_of_fdinfo  # the helper checks the pidfd it is given
 from ..unit_names import app_id_of, scope_name
 
 BUS_NAME = "org.ssc.Helper1"
@@ -207,16 +208,6 @@ def check_movable(cgroup: str | None, uid: int) -> None:
         raise Refusal(
             "AlreadyHeld", "the process is in a scope the helper holds; its limits stay as they are"
         )
-
-
-def pid_of_fdinfo(fdinfo: str) -> int | None:
-    """The ``Pid:`` line of a pidfd's ``/proc/self/fdinfo/N`` (None: not a pidfd); -1 once the
-    process has exited (Linux 5.x: ``pidfd_show_fdinfo``)."""
-    for line in fdinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key == "Pid":
-            return int(value)
-    return None
 
 
 class RateLimit:

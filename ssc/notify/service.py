@@ -10,60 +10,30 @@ A file there that sscctl did not write is never replaced or removed.
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import sys
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
 
-from .. import manager
+from .. import manager, user_units
 from ..errors import SscError
 from ..systemd import connect
+from ..user_units import exec_word as exec_word
 
 UNIT = "ssc-notify.service"
 EXECUTABLE = "ssc-notify"
 MARKER = "# Written by sscctl notify enable; sscctl notify disable removes it.\n"
-_NEEDS_QUOTES = re.compile(r"[\s\"'\\;]")
-_T = TypeVar("_T")
-
-
-# --- the unit file (pure) ----------------------------------------------------------------------
-
-
-def exec_word(word: str) -> str:
-    """One word of ``ExecStart=`` (systemd.service(5) "Command lines"): ``%`` is a specifier,
-    and quotes and backslashes are escaped inside double quotes."""
-    escaped = word.replace("%", "%%")
-    if not _NEEDS_QUOTES.search(escaped):
-        return escaped
-    return '"' + escaped.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def unit_text(template: str, executable: str, *, throttling: bool) -> str:
     """The shipped unit with ssc's marker on top and ``ExecStart`` naming ``executable``."""
     command = exec_word(executable) + (" --throttling" if throttling else "")
-    lines = [
-        f"ExecStart={command}" if line.startswith("ExecStart=") else line
-        for line in template.splitlines()
-    ]
-    if not any(line.startswith("ExecStart=") for line in lines):
-        raise ValueError("the unit template has no ExecStart= line")
-    return MARKER + "\n".join(lines) + "\n"
+    return user_units.with_exec_start(template, command, MARKER)
 
 
 # --- files (the edge) --------------------------------------------------------------------------
 
 
-def unit_dir() -> Path:
-    config = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
-    return Path(config) / "systemd" / "user"
-
-
 def unit_path() -> Path:
-    return unit_dir() / UNIT
+    return user_units.unit_dir() / UNIT
 
 
 def is_installed() -> bool:
@@ -80,25 +50,7 @@ def template() -> str:
 
 def executable(argv0: str | None = None) -> str:
     """The absolute path of ``ssc-notify``: beside the running ``sscctl``, else on PATH."""
-    program = sys.argv[0] if argv0 is None else argv0
-    if program:
-        beside = Path(program).resolve().parent / EXECUTABLE
-        if beside.is_file() and os.access(beside, os.X_OK):
-            return str(beside)
-    found = shutil.which(EXECUTABLE)
-    if found:
-        return os.path.abspath(found)
-    raise SscError(
-        f"cannot find {EXECUTABLE} beside sscctl or on PATH",
-        hint="install ssc, which provides ssc, sscctl and ssc-notify",
-    )
-
-
-def _is_ours(path: Path) -> bool:
-    try:
-        return path.read_text(encoding="utf-8").startswith(MARKER)
-    except (OSError, UnicodeDecodeError):
-        return False
+    return user_units.executable(EXECUTABLE, argv0)
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -108,8 +60,7 @@ def enable(*, throttling: bool) -> list[str]:
     from ..desktop import files  # its atomic write; imported here, off the watcher's path
 
     path = unit_path()
-    if (path.exists() or path.is_symlink()) and not _is_ours(path):
-        raise SscError(f"{path}: not written by sscctl; not replacing it")
+    user_units.refuse_if_not_ours(path, MARKER, "replacing")
     text = unit_text(template(), executable(), throttling=throttling)
     files.write_atomic(path, text)
     connection = connect()
@@ -134,18 +85,13 @@ def enable(*, throttling: bool) -> list[str]:
 
 def disable() -> list[str]:
     path = unit_path()
-    present = path.exists() or path.is_symlink()
-    if present and not _is_ours(path):
-        raise SscError(f"{path}: not written by sscctl; not removing it")
+    present = user_units.refuse_if_not_ours(path, MARKER, "removing")
     connection = connect()
     try:
-        stopped = _ignoring_unknown(lambda: manager.run_job(connection, "StopUnit", UNIT))
-        _ignoring_unknown(lambda: manager.disable(connection, UNIT))
+        stopped = user_units.ignoring_unknown(lambda: manager.run_job(connection, "StopUnit", UNIT))
+        user_units.ignoring_unknown(lambda: manager.disable(connection, UNIT))
         if present:
-            try:
-                path.unlink()
-            except OSError as error:
-                raise SscError(f"{path}: cannot remove: {error.strerror}") from error
+            user_units.remove(path)
             manager.reload(connection)
     finally:
         connection.close()
@@ -155,16 +101,6 @@ def disable() -> list[str]:
     if present:
         lines.append(f"Removed {path}")
     return lines
-
-
-def _ignoring_unknown(action: Callable[[], _T]) -> _T | None:
-    """What ``action`` returns; None where the manager does not know the unit (or its file)."""
-    try:
-        return action()
-    except manager.BusError as error:
-        if error.name in (manager.NO_SUCH_UNIT, "org.freedesktop.DBus.Error.FileNotFound"):
-            return None
-        raise
 
 
 def suggestion() -> str | None:

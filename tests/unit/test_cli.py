@@ -12,7 +12,8 @@ import ssc.systemd
 from ssc import __version__
 from ssc.cli import HELP, main, parse_args
 from ssc.errors import UsageError
-from ssc.launch import Request, app_id, effective_limits
+from ssc.launch import Request, app_id
+from ssc.launch_plan import effective_limits
 from ssc.limits import AllButOne, Bytes, Percent
 from ssc.profiles import Limits, Profile
 

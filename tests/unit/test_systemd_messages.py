@@ -46,6 +46,7 @@ class FakeConnection:
     ):
         self.error_text = error_text
         self.sent: list[Message] = []
+        self.sent_unanswered: list[Message] = []
         self.events: list[str] = []
         self.errors = deque(errors or [])  # per StartTransientUnit call: an error name or None
         self.signals = deque(
@@ -65,6 +66,11 @@ class FakeConnection:
         if error is not None:
             return new_error(message, error, "s", (self.error_text or f"{error} for test",))
         return new_method_return(message, "o", (JOB,))
+
+    def send(self, message: Message) -> None:
+        """A message whose reply is not waited for."""
+        self.sent_unanswered.append(message)
+        self.events.append(f"send {message.header.fields[HeaderFields.member]}")
 
     @contextmanager
     def filter(self, rule: object, *, bufsize: int = 1) -> Iterator[deque[Message]]:
@@ -159,7 +165,7 @@ def test_every_property_table_serialises_with_its_signatures(limits: Limits) -> 
     assert parsed.body == expected_body(properties)
 
 
-def test_the_job_removed_subscription_comes_before_the_start_call() -> None:
+def test_the_job_removed_subscription_comes_before_the_start_call_and_goes_after() -> None:
     connection = FakeConnection()
     properties = scope_properties("x", LIMITS, 4, pidfd=None, pid=1)
     start_scope(connection, UNIT, [properties])
@@ -168,7 +174,10 @@ def test_the_job_removed_subscription_comes_before_the_start_call() -> None:
         "filter on",
         "call StartTransientUnit",
         "filter off",
+        "send RemoveMatch",
     ]
+    (remove_match,) = connection.sent_unanswered
+    assert remove_match.body == connection.sent[0].body  # the same rule
     add_match = connection.sent[0]
     assert add_match.header.fields[HeaderFields.destination] == "org.freedesktop.DBus"
     rule = add_match.body[0]
