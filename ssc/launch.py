@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from . import cgroup, launchers, supervise
 from .errors import CommandNotExecutable, SscError
@@ -126,14 +127,18 @@ def _run_in_own_scope(request: Request) -> NoReturn:
     from .programs import resolve_command
 
     program = resolve_command(request.command[0], os.environ.get("PATH", os.defpath))
+    asked = time.perf_counter()
     answer = client.ask(request, program)
     if answer is None:  # no agent, or not for this launch: the launcher starts its scope
         _run_direct(request, program)
     for line in answer.said:
         _say(line)
+    if request.debug:
+        _say(f"timing: the agent answered in {_ms_since(asked)}")
     if answer.sandboxing is None:
         _exec(program, request.command)  # argv[0] stays as typed, as a shell leaves it
-    _exec_sandboxed(answer.sandboxing, [program, *request.command[1:]], answer.bus_socket)
+    command = [program, *request.command[1:]]
+    _exec_sandboxed(answer.sandboxing, command, answer.bus_socket, request.debug)
 
 
 def _run_direct(request: Request, program: str) -> NoReturn:
@@ -157,7 +162,8 @@ def _run_direct(request: Request, program: str) -> NoReturn:
         _join_scope(plan, say)
     if sandboxing is None:
         _exec(program, request.command)
-    _exec_sandboxed(sandboxing, [program, *request.command[1:]], f"bus-{plan.random_digits}")
+    command = [program, *request.command[1:]]
+    _exec_sandboxed(sandboxing, command, f"bus-{plan.random_digits}", request.debug)
 
 
 def _run_in_enclosing_app(request: Request, unit: str) -> NoReturn:
@@ -185,8 +191,10 @@ def _join_scope(plan: LaunchPlan, say: Say | None) -> None:
     from . import launch_plan, systemd
 
     pidfd = _own_pidfd()
+    started = time.perf_counter()
     try:
         connection = systemd.connect()
+        connected = time.perf_counter()
         try:
             launch_plan.join_scope(connection, plan, pidfd=pidfd, pid=os.getpid(), say=say)
         finally:
@@ -194,7 +202,13 @@ def _join_scope(plan: LaunchPlan, say: Say | None) -> None:
     finally:
         if pidfd is not None:
             os.close(pidfd)
+    joined = time.perf_counter()
     launch_plan.verify(plan)
+    if say is not None:
+        say(
+            f"timing: connected to the bus in {_ms_since(started, connected)}, started the "
+            f"scope in {_ms_since(connected, joined)}, read it back in {_ms_since(joined)}"
+        )
 
 
 def _join_held_scope(plan: LaunchPlan, say: Say | None) -> None:
@@ -215,19 +229,24 @@ def _join_held_scope(plan: LaunchPlan, say: Say | None) -> None:
     cgroup.verify_slice(held_slice(os.getuid()), default_shared, cgroup.read_text)
 
 
-def _exec_sandboxed(sandboxing: Sandboxing, command: list[str], bus_socket: str) -> NoReturn:
+def _exec_sandboxed(
+    sandboxing: Sandboxing, command: list[str], bus_socket: str, debug: bool
+) -> NoReturn:
     """Start the bus proxy from inside the scope (so it is the app's, and a portal reads the
     app's ID from its scope), then become bwrap running ``command``."""
     from . import busproxy, sandbox, systemd
     from .app_tmp import runtime_dir
 
     runtime = runtime_dir()
+    started = time.perf_counter()
     bus = busproxy.start(
         sandboxing.proxy,
         systemd.session_bus_address(),
         _private_path(runtime, bus_socket),
         sandboxing.bus_filters,
     )
+    if debug:
+        _say(f"timing: the bus proxy was ready in {_ms_since(started)}")
     host = sandbox.read_host(dict(os.environ), runtime, command[1:])
     os.set_inheritable(sandboxing.tmp_lock_fd, True)  # held by bwrap and the program for life
     argv = sandbox.bwrap_argv(sandboxing.bwrap, command, host, sandboxing.tmp_directory, bus)
@@ -273,3 +292,8 @@ def _exec(program: str, argv: list[str]) -> NoReturn:
 
 def _say(line: str) -> None:
     print(f"ssc: {line}", file=sys.stderr)
+
+
+def _ms_since(start: float, end: float | None = None) -> str:
+    """``--debug``'s figures (``bench/launch.py`` reads them)."""
+    return f"{((time.perf_counter() if end is None else end) - start) * 1000:.1f} ms"

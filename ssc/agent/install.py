@@ -55,6 +55,7 @@ def enable() -> list[str]:
     try:
         manager.reload(connection)
         manager.enable(connection, SOCKET_UNIT)
+        manager.reload(connection)  # as systemctl enable does: the manager sees the new link
         # A running agent is stopped, so that the next launch starts the one just installed.
         user_units.ignoring_unknown(lambda: manager.run_job(connection, "StopUnit", SERVICE_UNIT))
         result = manager.run_job(connection, "RestartUnit", SOCKET_UNIT)

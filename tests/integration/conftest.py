@@ -36,15 +36,47 @@ def _manager_state() -> str:
 
 
 @pytest.fixture(scope="session")
-def user_manager() -> str:
-    """The state of this user's systemd manager, which must be up (running or degraded)."""
+def user_manager() -> Iterator[str]:
+    """The state of this user's systemd manager, which must be up (running or degraded).
+
+    With ``SSC_TEST_VIA_AGENT=1`` (the bed's second pass), ssc's agent is enabled for the whole
+    session, and every launch of every test goes through it; a first launch proves it does.
+    """
     state = _manager_state()
     if state not in ("running", "degraded"):
         message = f"no systemd user manager here (is-system-running: {state!r}); use tests/vm/run"
         if _must_run():
             pytest.fail(message)
         pytest.skip(message)
-    return state
+    if not os.environ.get(VIA_AGENT):
+        yield state
+        return
+    with agent_enabled():
+        yield state
+
+
+VIA_AGENT = "SSC_TEST_VIA_AGENT"
+AGENT_TIMING = "ssc: timing: agent planned in"  # what --debug prints of a launch the agent served
+
+
+@contextmanager
+def agent_enabled() -> Iterator[None]:
+    """ssc's agent enabled (``sscctl agent enable``), and proven to serve a launch."""
+    subprocess.run(["sscctl", "agent", "enable"], check=True, capture_output=True, timeout=120)
+    try:
+        probe = subprocess.run(
+            ["ssc", "--debug", "--isolation=relaxed", "true"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert probe.returncode == 0, probe.stderr
+        assert AGENT_TIMING in probe.stderr, (
+            f"the launch did not go through the agent: {probe.stderr}"
+        )
+        yield
+    finally:
+        subprocess.run(["sscctl", "agent", "disable"], check=True, capture_output=True, timeout=120)
 
 
 def ssc_units() -> list[str]:
