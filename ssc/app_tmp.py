@@ -33,13 +33,16 @@ supervisor runs ``remove_unheld`` as the app exits.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
-from collections.abc import Callable, Mapping
-from typing import NamedTuple
 
 from .errors import SscError
+from .records import Record
+from .session import runtime_dir as runtime_dir
+
+TYPE_CHECKING = False  # mypy reads it as true; the supervisor's exit stays light (ssc.limits)
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 APPS = "apps"
 REF = ".ref"
@@ -47,17 +50,14 @@ TMP = "tmp"
 _ATTEMPTS = 20  # each retry follows a remover that took the directory away meanwhile
 
 
-class HeldTmp(NamedTuple):
+class HeldTmp(Record):
     """An instance's share of its app's /tmp: the directory, and the locked descriptor."""
 
-    directory: str
-    lock_fd: int
+    __slots__ = ("directory", "lock_fd")
 
-
-def runtime_dir(environ: Mapping[str, str] | None = None) -> str:
-    """The user's ``$XDG_RUNTIME_DIR``, or logind's path for it when the variable is unset."""
-    env = os.environ if environ is None else environ
-    return env.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    def __init__(self, directory: str, lock_fd: int) -> None:
+        self.directory = directory
+        self.lock_fd = lock_fd
 
 
 def apps_dir(runtime_dir: str) -> str:
@@ -182,8 +182,12 @@ def _remove_tree(path: str) -> None:
 
 
 def _quietly(function: Callable[..., object], *args: object) -> None:
-    with contextlib.suppress(OSError):
+    """``function(*args)``, an OSError ignored (contextlib's suppress would cost the supervisor's
+    exit an import of contextlib and functools)."""
+    try:  # noqa: SIM105
         function(*args)
+    except OSError:
+        pass
 
 
 def _cannot_make(path: str, error: OSError) -> SscError:

@@ -10,7 +10,7 @@ app will ask the bus proxy for.
 
 An entry with ``DBusActivatable=true`` is an app that GIO opens files in by calling it on the
 bus (``org.freedesktop.Application.Open``) rather than by running its ``Exec``; a strict app
-may make that call (``ssc.busproxy.application_calls``), so "Open with" reaches it. The first
+may make that call (``ssc.bus_policy.application_calls``), so "Open with" reaches it. The first
 entry of an ID in the data directories decides, as for every reader of desktop entries: an
 entry that ``sscctl desktop install`` wrote in the user's directory, without the key, shadows
 the system's, and the contained app is not activated behind ssc's back.

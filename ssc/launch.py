@@ -31,6 +31,7 @@ import time
 
 from . import cgroup, launchers, supervise
 from .errors import CommandNotExecutable, SscError
+from .records import Record
 
 # Annotations only: importing typing costs the launch path more than it does (see ssc.limits).
 # mypy reads TYPE_CHECKING as true.
@@ -45,7 +46,7 @@ else:
     import _signal as signal  # signal's C module, without signal's enum (see ssc.supervise)
 
 
-class Request:
+class Request(Record):
     """What the user asked for on the command line."""
 
     __slots__ = ("command", "cpu", "debug", "memory", "name", "profile")
@@ -70,21 +71,8 @@ class Request:
         """The application ID: ``--name``, else the program's basename."""
         return self.name or os.path.basename(self.command[0]) or self.command[0]
 
-    def _fields(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Request) and self._fields() == other._fields()
-
-    def __hash__(self) -> int:
-        return hash(repr(self))
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"Request({fields})"
-
-
-class Sandboxing:
+class Sandboxing(Record):
     """What becoming a strict app needs once the scope holds this process: bubblewrap, the bus
     proxy and its filters, and the app's /tmp with the lock that keeps it (``ssc.app_tmp``)."""
 
@@ -234,14 +222,13 @@ def _exec_sandboxed(
 ) -> NoReturn:
     """Start the bus proxy from inside the scope (so it is the app's, and a portal reads the
     app's ID from its scope), then become bwrap running ``command``."""
-    from . import busproxy, sandbox, systemd
-    from .app_tmp import runtime_dir
+    from . import busproxy, sandbox, session
 
-    runtime = runtime_dir()
+    runtime = session.runtime_dir()
     started = time.perf_counter()
     bus = busproxy.start(
         sandboxing.proxy,
-        systemd.session_bus_address(),
+        session.session_bus_address(),
         _private_path(runtime, bus_socket),
         sandboxing.bus_filters,
     )

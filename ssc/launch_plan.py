@@ -92,7 +92,7 @@ def plan_launch(
 def _strict_plan(
     profile: Profile, request: Request, program: str, environ: Mapping[str, str]
 ) -> StrictPlan:
-    from . import app_tmp, appnames, busproxy, sandbox
+    from . import app_tmp, appnames, bus_policy, busproxy, sandbox
 
     search_path = environ.get("PATH", os.defpath)
     bwrap = sandbox.check_bwrap(app_tmp.runtime_dir(environ), search_path)
@@ -101,8 +101,9 @@ def _strict_plan(
     # no --name), and the D-Bus-activatable apps that "Open with" may reach.
     dirs = appnames.application_dirs(environ)
     entries = appnames.read_bus_entries(None if request.name else program, dirs)
-    policy = profile.bus or busproxy.BusPolicy()
-    return StrictPlan(bwrap, proxy, busproxy.policy_arguments(policy, request.app_id(), *entries))
+    policy = profile.bus or bus_policy.BusPolicy()
+    filters = bus_policy.policy_arguments(policy, request.app_id(), *entries)
+    return StrictPlan(bwrap, proxy, filters)
 
 
 def join_scope(

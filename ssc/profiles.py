@@ -26,7 +26,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, TypeVar
 
-from .busproxy import FIELDS, BusPolicy, check_entry
+from .bus_policy import FIELDS, BusPolicy, check_entry
 from .errors import SscError, UsageError
 from .limits import (
     Amount,

@@ -32,12 +32,15 @@ namespaces may be disabled or restricted).
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
 
-from .busproxy import ProxiedBus
 from .cgroup import CGROUP_ROOT
 from .errors import SscError
 from .programs import resolve_command
+from .records import Record
+
+TYPE_CHECKING = False  # mypy reads it as true; typing stays off the launch path (ssc.limits)
+if TYPE_CHECKING:
+    from .busproxy import ProxiedBus
 
 # Sockets that X11 programs look for under /tmp.
 TMP_SOCKET_DIRS = ("/tmp/.X11-unix", "/tmp/.ICE-unix")
@@ -45,17 +48,39 @@ HOST_TMP = "/tmp"
 _RELAXED_HINT = "use --isolation=relaxed to run with limits only"
 
 
-class SandboxHost(NamedTuple):
+class SandboxHost(Record):
     """What the sandbox's command line depends on, read from the host by ``read_host``."""
 
-    socket_dirs: tuple[str, ...]
-    xauthority: str | None
-    terminal_injection_possible: bool
-    runtime_dir: str | None = None
-    manager_dir_exists: bool = False  # $XDG_RUNTIME_DIR/systemd
-    bus_socket_exists: bool = False  # $XDG_RUNTIME_DIR/bus
-    handed: tuple[tuple[str, str], ...] = ()  # (what, where): hidden paths the command names
-    own_tmpdir: bool = False  # the user's TMPDIR names a place the sandbox still shows
+    __slots__ = (
+        "bus_socket_exists",
+        "handed",
+        "manager_dir_exists",
+        "own_tmpdir",
+        "runtime_dir",
+        "socket_dirs",
+        "terminal_injection_possible",
+        "xauthority",
+    )
+
+    def __init__(
+        self,
+        socket_dirs: tuple[str, ...],
+        xauthority: str | None,
+        terminal_injection_possible: bool,
+        runtime_dir: str | None = None,
+        manager_dir_exists: bool = False,  # $XDG_RUNTIME_DIR/systemd
+        bus_socket_exists: bool = False,  # $XDG_RUNTIME_DIR/bus
+        handed: tuple[tuple[str, str], ...] = (),  # (what, where): hidden paths it names
+        own_tmpdir: bool = False,  # the user's TMPDIR names a place the sandbox still shows
+    ) -> None:
+        self.socket_dirs = socket_dirs
+        self.xauthority = xauthority
+        self.terminal_injection_possible = terminal_injection_possible
+        self.runtime_dir = runtime_dir
+        self.manager_dir_exists = manager_dir_exists
+        self.bus_socket_exists = bus_socket_exists
+        self.handed = handed
+        self.own_tmpdir = own_tmpdir
 
 
 def bwrap_argv(

@@ -10,9 +10,8 @@ into ``SscError`` here, so nothing above this module sees jeepney.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 from jeepney import DBusAddress, MatchRule, MessageType, new_method_call
 from jeepney.bus_messages import message_bus
@@ -21,6 +20,7 @@ from jeepney.low_level import Message
 from jeepney.wrappers import DBusErrorResponse
 
 from .errors import SscError
+from .session import session_bus_address as session_bus_address
 from .units import Property
 
 SYSTEMD = DBusAddress(
@@ -43,16 +43,6 @@ _NO_MANAGER_HINT = (
     "ssc needs your systemd user manager and its session bus (Debian/Ubuntu: dbus-user-session); "
     "run it from your desktop session, or check DBUS_SESSION_BUS_ADDRESS and XDG_RUNTIME_DIR"
 )
-
-
-def session_bus_address(environ: Mapping[str, str] | None = None) -> str:
-    """The session bus from the environment, else the user manager's standard socket."""
-    env = os.environ if environ is None else environ
-    address = env.get("DBUS_SESSION_BUS_ADDRESS")
-    if address:
-        return address
-    runtime = env.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
-    return f"unix:path={runtime}/bus"
 
 
 def connect() -> DBusConnection:

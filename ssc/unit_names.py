@@ -5,11 +5,10 @@ It lives apart from ``ssc.units`` so that the supervisor, which removes an app's
 app exits (``ssc.app_tmp``), names the app's directory without importing the profiles and
 TOML (under the test bed's emulation that import costs the exit a good part of a second), and
 so that the system helper (``ssc.helper``) names the scopes it holds as the launcher does.
+No regular expressions: the supervisor's exit is on the launch path too (see ``ssc.limits``).
 """
 
 from __future__ import annotations
-
-import re
 
 LAUNCHER = "ssc"
 UNIT_NAME_MAX = 255  # systemd's UNIT_NAME_MAX is 256 including the terminating NUL
@@ -56,17 +55,33 @@ def scope_name(app_id: str, random_digits: str) -> str:
     return f"{_NAME_PREFIX}{escape_app_id(app_id)}-{random_digits}.scope"
 
 
-_SCOPE_NAME = re.compile(
-    rf"{_NAME_PREFIX}(?P<id>[A-Za-z0-9:_.\\]+)-[0-9]{{{RANDOM_DIGITS}}}\.scope"
-)
-_ESCAPE = re.compile(rb"\\x([0-9a-f]{2})")
+_ESCAPED_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.\\")
+_HEX = frozenset(b"0123456789abcdef")
 
 
 def app_id_of(unit: str) -> str | None:
     """The application ID in an ssc scope's name (``escape_app_id`` undone); None if the name
     is not one ssc (or its system helper) could have made."""
-    match = _SCOPE_NAME.fullmatch(unit)
-    if match is None:
+    if not (unit.startswith(_NAME_PREFIX) and unit.endswith(".scope")):
         return None
-    raw = _ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), match["id"].encode("ascii"))
-    return raw.decode("utf-8", errors="replace")
+    escaped, dash, digits = unit[len(_NAME_PREFIX) : -len(".scope")].rpartition("-")
+    if not (dash and len(digits) == RANDOM_DIGITS and digits.isascii() and digits.isdigit()):
+        return None
+    if not escaped or not _ESCAPED_ID_CHARS.issuperset(escaped):
+        return None
+    return _unescape(escaped.encode("ascii")).decode("utf-8", errors="replace")
+
+
+def _unescape(escaped: bytes) -> bytes:
+    """``\\xNN`` (two lowercase hex digits) back to the byte it stands for."""
+    raw = bytearray()
+    index = 0
+    while index < len(escaped):
+        code = escaped[index + 2 : index + 4]
+        if escaped[index : index + 2] == b"\\x" and len(code) == 2 and _HEX.issuperset(code):
+            raw.append(int(code, 16))
+            index += 4
+        else:
+            raw.append(escaped[index])
+            index += 1
+    return bytes(raw)

@@ -17,6 +17,8 @@ import os
 import sys
 
 from ..errors import SscError
+from ..records import Record
+from ..session import runtime_dir
 from . import protocol
 
 TYPE_CHECKING = False  # mypy reads it as true; typing stays off the launch path
@@ -33,7 +35,7 @@ ANSWER_TIMEOUT = 150.0  # the scope's start job: as long as the direct path wait
 _FD_SIZE = 4  # an int in SCM_RIGHTS data
 
 
-class Answer:
+class Answer(Record):
     """The agent's answer: the scope holds this process; what to print; how to sandbox it."""
 
     __slots__ = ("bus_socket", "said", "sandboxing", "unit")
@@ -58,9 +60,7 @@ class AgentRefusal(SscError):
 
 def socket_path(environ: Mapping[str, str] | None = None) -> str:
     """Where the agent listens: ``ssc-agent.socket``'s ``%t/ssc/agent.socket``."""
-    env = os.environ if environ is None else environ
-    runtime = env.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
-    return os.path.join(runtime, "ssc", SOCKET)
+    return os.path.join(runtime_dir(environ), "ssc", SOCKET)
 
 
 def ask(request: Request, program: str) -> Answer | None:

@@ -10,15 +10,8 @@ from pathlib import Path
 import pytest
 
 import ssc.busproxy
-from ssc.busproxy import (
-    FIELDS,
-    BusPolicy,
-    BusPolicyError,
-    check_entry,
-    policy_arguments,
-    proxy_argv,
-    start,
-)
+from ssc.bus_policy import FIELDS, BusPolicy, BusPolicyError, check_entry, policy_arguments
+from ssc.busproxy import proxy_argv, start
 from ssc.errors import SscError
 from ssc.profiles import load_profile
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ssc.busproxy import BusPolicy
+from ssc.bus_policy import BusPolicy
 from ssc.errors import UsageError
 from ssc.limits import AllButOne, Bytes, Percent
 from ssc.profiles import (
