@@ -54,11 +54,11 @@ class Refused(Exception):
 
 
 class ProfileCache:
-    """Parsed profiles, each kept while the files it was read from are the same files.
+    """Parsed profiles, each kept while the files it was read from hold the same bytes.
 
-    A file's identity is its device, inode, size and modification time (``None``: no such
-    file), as ``make`` and Python's own bytecode cache judge a file unchanged; editing,
-    replacing, adding or removing the user's file is seen at the next launch.
+    The files are read on every launch (a few hundred bytes each); only the TOML parse is
+    saved. Their contents, not their times, are compared: a file rewritten within one tick of
+    the kernel's coarse clock keeps its modification time, and one of the same size its size.
     """
 
     def __init__(self, load: Callable[[str, Mapping[str, str]], Profile] = load_profile) -> None:
@@ -71,7 +71,7 @@ class ProfileCache:
 
         check_name(name)
         paths = (*profile_paths(name, environ), os.path.join(BUILTIN_DIR, "strict.toml"))
-        key = (name, *(_identity(path) for path in paths))
+        key = (name, *paths, *(_contents(path) for path in paths))
         with self._lock:
             cached = self._profiles.get(key)
         if cached is not None:
@@ -84,12 +84,12 @@ class ProfileCache:
         return profile
 
 
-def _identity(path: str) -> tuple[int, int, int, int] | None:
+def _contents(path: str) -> bytes | None:
     try:
-        stat = os.stat(path)
+        with open(path, "rb") as file:
+            return file.read(1 << 20)
     except OSError:
         return None
-    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 class ConnectionPool:
@@ -122,9 +122,12 @@ class ConnectionPool:
 
 
 class Agent:
-    def __init__(self, profiles: ProfileCache, pool: ConnectionPool) -> None:
+    def __init__(
+        self, profiles: ProfileCache, pool: ConnectionPool, uid: int | None = None
+    ) -> None:
         self.profiles = profiles
         self.pool = pool
+        self.uid = os.getuid() if uid is None else uid  # the only user it serves
         self.bus_address = systemd.session_bus_address()
 
     def serve(self, peer: socket.socket) -> None:
@@ -166,7 +169,7 @@ class Agent:
             pid, uid, _gid = _UCRED.unpack(
                 peer.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
             )
-            if uid != os.getuid():
+            if uid != self.uid:
                 raise Refused(f"the caller is uid {uid}, not this agent's user")
             if len(fds) != 1:
                 raise Refused(f"{len(fds)} descriptors came with the request, not one pidfd")

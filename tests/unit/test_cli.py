@@ -36,6 +36,7 @@ def no_dbus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # itself is proven against real processes in the integration tier).
     monkeypatch.setattr(ssc.supervise, "split", lambda on_exit=None: None)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "runtime"))  # no agent listens there
     # An ordinary user, whoever runs the tests (CI runs them as root, which ssc refuses).
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
 
