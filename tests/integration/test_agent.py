@@ -156,6 +156,7 @@ def test_an_agent_killed_mid_request_leaves_the_launch_to_the_launcher(
     agents_writer = _open_when_read(fifo, deadline=time.monotonic() + 60)  # the agent reads it
     killed = agent_pid()
     os.kill(killed, signal.SIGKILL)
+    _wait_dead(killed)  # its read end closed: what is written next is the launcher's to read
     os.close(agents_writer)
     writer = _open_when_read(fifo, deadline=time.monotonic() + 60)  # now the launcher reads it
     with os.fdopen(writer, "w") as text:
@@ -169,6 +170,20 @@ def test_an_agent_killed_mid_request_leaves_the_launch_to_the_launcher(
     again = ssc("--isolation=relaxed", "true")  # the socket starts a new agent
     assert AGENT_TIMING in again.stderr, again.stderr
     assert agent_pid() != killed
+
+
+def _wait_dead(pid: int) -> None:
+    """Until ``pid`` has exited (gone, or a zombie: its descriptors are closed either way)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return
+        if state in ("Z", "X"):
+            return
+        assert time.monotonic() < deadline, f"{pid} did not die"
+        time.sleep(0.05)
 
 
 def _open_when_read(fifo: Path, deadline: float) -> int:
