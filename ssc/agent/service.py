@@ -137,7 +137,8 @@ class Agent:
                 fields, pidfd, pid = self._receive(peer)
             except Refused as refusal:
                 print(f"ssc-agent: refused a request: {refusal}", file=sys.stderr)
-                _send(peer, protocol.refused(f"ssc's agent refused: {refusal}", None, 1, []))
+                with contextlib.suppress(OSError):  # a caller that left needs no answer
+                    _send(peer, protocol.refused(f"ssc's agent refused: {refusal}", None, 1, []))
                 return
             try:
                 peer.sendall(protocol.ACCEPTED)

@@ -159,9 +159,14 @@ def test_an_agent_killed_mid_request_leaves_the_launch_to_the_launcher(
     _wait_dead(killed)  # its read end closed: what is written next is the launcher's to read
     os.close(agents_writer)
     writer = _open_when_read(fifo, deadline=time.monotonic() + 60)  # now the launcher reads it
-    with os.fdopen(writer, "w") as text:
-        text.write('[limits]\nMemoryMax = "128M"\n')
-    stdout, stderr = launch.communicate(timeout=120)
+    readers = _holders(fifo)
+    os.write(writer, b'[limits]\nMemoryMax = "128M"\n')
+    os.close(writer)
+    try:
+        stdout, stderr = launch.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        launch.kill()
+        pytest.fail(f"the launch did not end: {launch.communicate()}, readers {readers}")
     assert launch.returncode == 0, stderr
     assert AGENT_TIMING not in stderr
     assert "timing: connected to the bus" in stderr  # the launcher's own path
@@ -170,6 +175,21 @@ def test_an_agent_killed_mid_request_leaves_the_launch_to_the_launcher(
     again = ssc("--isolation=relaxed", "true")  # the socket starts a new agent
     assert AGENT_TIMING in again.stderr, again.stderr
     assert agent_pid() != killed
+
+
+def _holders(path: Path) -> list[str]:
+    """The command lines of the processes that have ``path`` open."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if any(
+                os.readlink(f"/proc/{pid}/fd/{fd}") == str(path)
+                for fd in os.listdir(f"/proc/{pid}/fd")
+            ):
+                found.append(Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " "))
+        except OSError:
+            continue
+    return found
 
 
 def _wait_dead(pid: int) -> None:
