@@ -138,4 +138,8 @@ def _program_below(pid: int) -> int | None:
 
 
 def _is_zombie(pid: int) -> bool:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    """A zombie, or gone meanwhile (reaped between the caller's look and this one)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
