@@ -29,6 +29,10 @@ QEMU_IMG = "qemu-img"
 HOST_TOOLS = {QEMU: "qemu-system-x86", QEMU_IMG: "qemu-utils"}
 
 
+class BootCrashed(Exception):
+    """The guest kernel crashed before the guest came up: nothing of the command ran."""
+
+
 class BedError(Exception):
     """The test bed failed (not the command run in it)."""
 
@@ -189,9 +193,12 @@ def _follow_phases(
         elapsed = now - started
         phases.seconds[f"{phase} (unfinished)"] = now - phase_start
         if proc.poll() is not None:
+            why = _why_qemu_exited(run_dir, proc.returncode)
+            if phase == "boot" and why.startswith(GUEST_CRASHED):
+                phases.seconds.pop("boot (unfinished)", None)
+                raise BootCrashed(why)
             raise BedError(
-                f"{_why_qemu_exited(run_dir, proc.returncode)} during {phase} before the command "
-                "finished\n" + _diagnostics(run_dir)
+                f"{why} during {phase} before the command finished\n" + _diagnostics(run_dir)
             )
         if phase == "boot" and elapsed > boot_timeout:
             raise BedError(
