@@ -5,18 +5,24 @@
    the parent stays outside as the supervisor the launcher knows (``ssc.supervise``), and the
    child goes on. The split comes before the D-Bus and profile machinery is imported, so the
    supervisor never holds it.
-2. Everything that can fail on the user's input (an unknown profile, a missing program, no
+2. If ssc's agent runs (``ssc.agent``), the child hands it its PIDFD, and the agent does steps
+   3 and 4 as the child would, with a warm bus connection and the parsed profiles; the child
+   then goes on to 5. Without an agent, or where it cannot serve the launch, the child does
+   them itself (``ssc.launch_plan`` is the code both run). The launch path up to here
+   imports neither D-Bus nor TOML, nor ``typing``, ``re``, ``enum`` or ``socket``: launch
+   latency is a feature (``bench/launch.py``).
+3. Everything that can fail on the user's input (an unknown profile, a missing program, no
    bubblewrap or xdg-dbus-proxy for strict) fails before the scope is created, so a refused
    launch leaves nothing behind.
-3. The process names itself in ``StartTransientUnit`` (its PIDFD), in the slice of all contained
-   apps (``ssc.shared``, set up first if it lacks its shared ceiling), waits for the job, and
-   reads back that the kernel holds the limits, the scope's and the slice's. Once the scope
+4. The process is named in ``StartTransientUnit`` (its PIDFD), in the slice of all contained
+   apps (``ssc.shared``, set up first if it lacks its shared ceiling); the job is waited for,
+   and the kernel read back: it holds the limits, the scope's and the slice's. Once the scope
    exists, a failure ends this process and the empty scope is collected by the manager
    (``CollectMode=inactive-or-failed``).
    A profile with ``root_held`` asks ssc's system helper instead (``ssc.held``): the scope is
    then the system manager's, in the user's ``user-UID-ssc.slice``, and the same read-back
    follows.
-4. It *becomes* the program, so the environment, working directory, terminal and exit status
+5. It *becomes* the program, so the environment, working directory, terminal and exit status
    are the program's own; the supervisor mirrors that exit. Under strict it first starts the
    session bus's filtering proxy (``ssc.busproxy``) and becomes bwrap (``ssc.sandbox``), with
    the /tmp that all instances of the app share (``ssc.app_tmp``), which the supervisor

@@ -265,3 +265,23 @@ def test_disable_takes_the_agent_away_and_launches_go_their_own_way(agent: None)
         assert "timing: connected to the bus" in shown.stderr
     finally:
         subprocess.run(["sscctl", "agent", "enable"], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize(("isolation", "reaches"), [("relaxed", True), ("strict", False)])
+def test_a_strict_app_cannot_ask_the_agent_for_a_scope_of_its_own(
+    agent: None, isolation: str, reaches: bool
+) -> None:
+    """The agent would move whoever asks into a new scope, of the profile it names: a strict app
+    must not reach it (the sandbox hides $XDG_RUNTIME_DIR/ssc), a relaxed one is not held."""
+    result = subprocess.run(
+        ["ssc", f"--isolation={isolation}", "--", sys.executable, str(CALLER)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if reaches:
+        assert result.returncode == 0, result.stderr
+        assert "unit" in json.loads(result.stdout)
+    else:
+        assert result.returncode != 0
+        assert "FileNotFoundError" in result.stderr or "ConnectionRefusedError" in result.stderr
