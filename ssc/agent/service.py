@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import NoReturn
 
 from jeepney.io.blocking import DBusConnection
 
@@ -140,6 +141,8 @@ class Agent:
                 with contextlib.suppress(OSError):  # a caller that left needs no answer
                     _send(peer, protocol.refused(f"ssc's agent refused: {refusal}", None, 1, []))
                 return
+            if protocol.value(fields, "version") != protocol.VERSION:
+                self._make_way(peer, pidfd, protocol.value(fields, "version"))
             try:
                 peer.sendall(protocol.ACCEPTED)
                 answer, lock_fd = self._launch(fields, pidfd, pid)
@@ -152,6 +155,18 @@ class Agent:
                 pass  # the launcher is gone: what it was given, it no longer holds
             finally:
                 os.close(pidfd)
+
+    def _make_way(self, peer: socket.socket, pidfd: int, version: str | None) -> NoReturn:
+        """A launcher of another version of ssc (an upgrade while this agent ran): it goes its
+        own way, and this agent exits, so that the socket starts the installed one next time.
+        A launch this agent serves meanwhile sees it gone and goes its own way too."""
+        print(f"ssc-agent: a launcher speaks version {version}, not {protocol.VERSION}: exiting")
+        with contextlib.suppress(OSError):
+            peer.sendall(protocol.ACCEPTED)
+            _send(peer, protocol.direct(f"ssc's agent is of another version ({protocol.VERSION})"))
+        os.close(pidfd)
+        peer.close()
+        os._exit(0)
 
     def _receive(self, peer: socket.socket) -> tuple[protocol.Fields, int, int]:
         """The request, the pidfd that came with it and the peer's PID, once both are checked."""

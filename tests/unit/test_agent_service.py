@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -239,3 +240,37 @@ def test_the_agent_refuses_arguments() -> None:
     )
     assert result.returncode == 2
     assert "takes no arguments" in result.stdout
+
+
+def test_a_launcher_of_another_version_goes_its_own_way_and_the_agent_exits(
+    tmp_path: Path,
+) -> None:
+    """After an upgrade, the agent that still runs is the old one: it makes way for the new."""
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)}
+    agent = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from ssc.agent.service import main; sys.exit(main())"],
+        env=env,
+    )
+    try:
+        path = tmp_path / "ssc" / "agent.socket"
+        deadline = time.monotonic() + 30
+        while not path.exists():
+            assert time.monotonic() < deadline, "the agent did not listen"
+            time.sleep(0.05)
+        pidfd = os.pidfd_open(os.getpid())
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as connection:
+            connection.settimeout(30)
+            connection.connect(str(path))
+            request = [("version", "2"), ("profile", "relaxed")]
+            rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", pidfd))]
+            connection.sendmsg([protocol.encode(request)], rights)
+            messages = []
+            while data := connection.recv(protocol.MAX_MESSAGE):
+                messages.append(data)
+        os.close(pidfd)
+        assert messages[0] == protocol.ACCEPTED
+        assert "another version" in (protocol.value(protocol.decode(messages[-1]), "direct") or "")
+        assert agent.wait(timeout=30) == 0
+    finally:
+        agent.kill()
+        agent.wait()
