@@ -193,14 +193,14 @@ def _holders(path: Path) -> list[str]:
 
 
 def _wait_dead(pid: int) -> None:
-    """Until ``pid`` has exited (gone, or a zombie: its descriptors are closed either way)."""
+    """Until every thread of ``pid`` has exited and its descriptors are closed (a killed
+    process's main thread is a zombie while its other threads still hold them)."""
     deadline = time.monotonic() + 60
     while True:
         try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            return
-        if state in ("Z", "X"):
+            if not os.listdir(f"/proc/{pid}/fd"):
+                return
+        except OSError:  # gone (reaped), or no descriptors to show any more
             return
         assert time.monotonic() < deadline, f"{pid} did not die"
         time.sleep(0.05)
