@@ -136,6 +136,8 @@ def _fd_bytes(fd: int) -> bytes:
 
 
 def _received_fds(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
+    """The descriptors that came with the answer, not inherited by what this process starts
+    (the bus proxy must not hold the app's /tmp lock): ``recvmsg`` does not set close-on-exec."""
     fds = []
     for level, kind, data in ancillary:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
@@ -144,6 +146,8 @@ def _received_fds(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
                 int.from_bytes(data[i : i + _FD_SIZE], sys.byteorder)
                 for i in range(0, usable, _FD_SIZE)
             ]
+    for fd in fds:
+        os.set_inheritable(fd, False)
     return fds
 
 

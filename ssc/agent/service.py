@@ -42,6 +42,7 @@ from . import protocol
 from .client import SOCKET, socket_path
 
 MAX_CONCURRENT = 64  # launches in progress at once; more wait in the socket's backlog
+MAX_CONNECTIONS = 8  # bus connections in use at once; more launches wait for one
 IDLE_CONNECTIONS = 4  # warm bus connections kept between launches
 _UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 _SD_LISTEN_FDS_START = 3  # sd_listen_fds(3)
@@ -94,29 +95,37 @@ def _contents(path: str) -> bytes | None:
 
 
 class ConnectionPool:
-    """Warm connections to the session bus, one per launch in progress, a few kept idle."""
+    """Warm connections to the session bus: at most ``MAX_CONNECTIONS``, each serving one launch
+    at a time, a few kept idle between launches.
+
+    A launch waits for a free connection rather than open one more: fifty launches at once
+    would otherwise connect fifty times at once, and the bus's listening socket refuses what
+    overflows its backlog (EAGAIN), where launches of their own would have come one by one.
+    """
 
     def __init__(self, connect: Callable[[], DBusConnection] = systemd.connect) -> None:
         self._connect = connect
         self._lock = threading.Lock()
         self._idle: list[DBusConnection] = []
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
 
     @contextmanager
     def connection(self) -> Iterator[DBusConnection]:
-        with self._lock:
-            connection = self._idle.pop() if self._idle else None
-        if connection is None:
-            connection = self._connect()
-        try:
-            yield connection
-        except BaseException:
-            connection.close()  # it may be broken, or hold a half-read reply: never reused
-            raise
-        with self._lock:
-            if len(self._idle) < IDLE_CONNECTIONS:
-                self._idle.append(connection)
-                return
-        connection.close()
+        with self._slots:
+            with self._lock:
+                connection = self._idle.pop() if self._idle else None
+            if connection is None:
+                connection = self._connect()
+            try:
+                yield connection
+            except BaseException:
+                connection.close()  # it may be broken, or hold a half-read reply: never reused
+                raise
+            with self._lock:
+                if len(self._idle) < IDLE_CONNECTIONS:
+                    self._idle.append(connection)
+                    return
+            connection.close()
 
 
 # --- one launch ------------------------------------------------------------------------------
@@ -179,6 +188,8 @@ class Agent:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS
             for fd in struct.unpack(f"{len(payload) // 4}i", payload[: len(payload) // 4 * 4])
         ]
+        for fd in fds:
+            os.set_inheritable(fd, False)  # recvmsg does not set close-on-exec
         try:
             if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
                 raise Refused("the request is too large")

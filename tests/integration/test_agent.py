@@ -153,20 +153,25 @@ def test_an_agent_killed_mid_request_leaves_the_launch_to_the_launcher(
         stderr=subprocess.PIPE,
         text=True,
     )
-    agents_writer = _open_when_read(fifo, deadline=time.monotonic() + 60)  # the agent reads it
-    killed = agent_pid()
-    os.kill(killed, signal.SIGKILL)
-    _wait_dead(killed)  # its read end closed: what is written next is the launcher's to read
-    os.close(agents_writer)
-    writer = _open_when_read(fifo, deadline=time.monotonic() + 60)  # now the launcher reads it
-    readers = _holders(fifo)
-    os.write(writer, b'[limits]\nMemoryMax = "128M"\n')
-    os.close(writer)
     try:
-        stdout, stderr = launch.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        launch.kill()
-        pytest.fail(f"the launch did not end: {launch.communicate()}, readers {readers}")
+        agents_writer = _open_when_read(fifo, deadline=time.monotonic() + 60)  # the agent reads it
+        killed = agent_pid()
+        os.kill(killed, signal.SIGKILL)
+        _wait_dead(killed)  # its read end closed: what is written next is the launcher's to read
+        os.close(agents_writer)
+        writer = _open_when_read(fifo, deadline=time.monotonic() + 60)  # now the launcher reads it
+        readers = _holders(fifo)
+        os.write(writer, b'[limits]\nMemoryMax = "128M"\n')
+        os.close(writer)
+        try:
+            stdout, stderr = launch.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            launch.kill()
+            pytest.fail(f"the launch did not end: {launch.communicate()}, readers {readers}")
+    finally:
+        if launch.poll() is None:  # a failure above: not left blocked on the FIFO
+            launch.kill()
+            launch.communicate()
     assert launch.returncode == 0, stderr
     assert AGENT_TIMING not in stderr
     assert "timing: connected to the bus" in stderr  # the launcher's own path
