@@ -45,6 +45,7 @@ MAX_CONCURRENT = 64  # launches in progress at once; more wait in the socket's b
 MAX_CONNECTIONS = 8  # bus connections in use at once; more launches wait for one
 IDLE_CONNECTIONS = 4  # warm bus connections kept between launches
 _UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+_MAX_FDS = 8  # room for this many passed descriptors (one is expected); more is refused
 _SD_LISTEN_FDS_START = 3  # sd_listen_fds(3)
 
 
@@ -145,6 +146,8 @@ class Agent:
         with peer:
             try:
                 fields, pidfd, pid = self._receive(peer)
+            except OSError:
+                return  # gone before its request was read
             except Refused as refusal:
                 print(f"ssc-agent: refused a request: {refusal}", file=sys.stderr)
                 with contextlib.suppress(OSError):  # a caller that left needs no answer
@@ -180,7 +183,7 @@ class Agent:
     def _receive(self, peer: socket.socket) -> tuple[protocol.Fields, int, int]:
         """The request, the pidfd that came with it and the peer's PID, once both are checked."""
         data, ancillary, flags, _ = peer.recvmsg(
-            protocol.MAX_MESSAGE, socket.CMSG_SPACE(4 * _UCRED.size)
+            protocol.MAX_MESSAGE, socket.CMSG_SPACE(4 * _MAX_FDS)
         )
         fds = [
             fd
