@@ -1,7 +1,7 @@
 """One launch: decide who stays outside, then profile → scope → verify → exec the program.
 
 1. A desktop launcher that started ssc will move the PID it knows into a scope of its own,
-   late (``ssc.launchers``). Unless that move has provably happened already, ssc splits first:
+   late (``ssc.launcher_moves``). Unless that move has provably happened already, ssc splits first:
    the parent stays outside as the supervisor the launcher knows (``ssc.supervise``), and the
    child goes on. The split comes before the D-Bus and profile machinery is imported, so the
    supervisor never holds it.
@@ -35,7 +35,7 @@ import os
 import sys
 import time
 
-from . import cgroup, launchers, supervise
+from . import cgroup, launcher_moves, supervise
 from .errors import CommandNotExecutable, SscError
 from .records import Record
 
@@ -110,7 +110,7 @@ def launch(request: Request) -> NoReturn:
     enclosing = cgroup.enclosing_strict_app(own)
     if enclosing is not None:
         _run_in_enclosing_app(request, enclosing)
-    if not launchers.move_is_done(own, cgroup.cgroup_of(os.getppid()), pid):
+    if not launcher_moves.move_is_done(own, cgroup.cgroup_of(os.getppid()), pid):
         # from here on, this is the child: the supervisor stays outside
         supervise.split(on_exit=lambda: _remove_app_tmp(request.app_id()))
     _run_in_own_scope(request)

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from ssc.cgroup import cgroup_of
-from ssc.launchers import move_is_done
+from ssc.launcher_moves import move_is_done
 
 APPS = "/user.slice/user-1000.slice/user@1000.service/app.slice"
 SHELL = (
