@@ -16,8 +16,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from .appnames import application_dirs
 from .desktop import ids, keyfile
+from .desktop_bus_names import application_dirs
 from .errors import SscError
 
 

@@ -92,15 +92,15 @@ def plan_launch(
 def _strict_plan(
     profile: Profile, request: Request, program: str, environ: Mapping[str, str]
 ) -> StrictPlan:
-    from . import app_tmp, appnames, bus_policy, busproxy, sandbox
+    from . import app_tmp, bus_policy, busproxy, desktop_bus_names, sandbox
 
     search_path = environ.get("PATH", os.defpath)
     bwrap = sandbox.check_bwrap(app_tmp.runtime_dir(environ), search_path)
     proxy = busproxy.find_proxy(search_path)
     # What the desktop entries say: the IDs the program registers on the bus (when there is
     # no --name), and the D-Bus-activatable apps that "Open with" may reach.
-    dirs = appnames.application_dirs(environ)
-    entries = appnames.read_bus_entries(None if request.name else program, dirs)
+    dirs = desktop_bus_names.application_dirs(environ)
+    entries = desktop_bus_names.read_bus_entries(None if request.name else program, dirs)
     policy = profile.bus or bus_policy.BusPolicy()
     filters = bus_policy.policy_arguments(policy, request.app_id(), *entries)
     return StrictPlan(bwrap, proxy, filters)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ssc.appnames import application_dirs, program_of, read_bus_entries, registered_ids
+from ssc.desktop_bus_names import application_dirs, program_of, read_bus_entries, registered_ids
 
 
 @pytest.mark.parametrize(
