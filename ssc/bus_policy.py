@@ -82,8 +82,9 @@ def policy_arguments(
     something that is not a bus name is left out: an ID like ``firefox`` names no bus name,
     ``org.mozilla.firefox`` does. An app ID that would make an entry reach what strict never
     allows is an error, not a silent omission; a registered ID that would is left out. The
-    per-app lists of these IDs are added. Each installed D-Bus-activatable app (``activatable``) may be asked to open a
-    file or link (``APPLICATION_METHODS``), so that "Open with" reaches it.
+    per-app lists of these IDs are added. Each installed D-Bus-activatable app
+    (``activatable``) may be asked to open a file or link (``APPLICATION_METHODS``), so that
+    "Open with" reaches it.
     """
     arguments = ["--filter"]
     ids = [app_id, *(i for i in registered if i != app_id)]
