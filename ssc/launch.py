@@ -182,12 +182,12 @@ def _run_in_enclosing_app(request: Request, unit: str) -> NoReturn:
 def _join_scope(plan: LaunchPlan, say: Say | None) -> None:
     """Start the planned scope holding this process, named by its PIDFD (its PID on older
     managers), then read back that the kernel holds it there with its limits."""
-    from . import launch_plan, systemd
+    from . import launch_plan, transient_units
 
     pidfd = _own_pidfd()
     started = time.perf_counter()
     try:
-        connection = systemd.connect()
+        connection = transient_units.connect()
         connected = time.perf_counter()
         try:
             launch_plan.join_scope(connection, plan, pidfd=pidfd, pid=os.getpid(), say=say)

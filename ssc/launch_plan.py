@@ -111,7 +111,7 @@ def join_scope(
 ) -> None:
     """Start ``plan.unit`` holding the process (named by ``pidfd``, by ``pid`` on managers that
     predate PIDFDs), in the slice of all contained apps, given its ceiling first if it lacks it."""
-    from . import systemd
+    from . import transient_units
 
     attempts = units.scope_property_attempts(
         plan.description, plan.limits, os.cpu_count() or 1, pidfd=pidfd, pid=pid
@@ -122,8 +122,8 @@ def join_scope(
         slice_properties = shared.slice_properties(plan.shared_limits)
         if say is not None:
             _say_properties(say, shared.SLICE, slice_properties)
-        systemd.set_up_slice(connection, shared.SLICE, slice_properties)
-    systemd.start_scope(connection, plan.unit, attempts)
+        transient_units.set_up_slice(connection, shared.SLICE, slice_properties)
+    transient_units.start_scope(connection, plan.unit, attempts)
 
 
 def verify(plan: LaunchPlan, pid: int | str = "self") -> None:

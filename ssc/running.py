@@ -1,5 +1,5 @@
 """What ``sscctl ps``, ``top``, ``set`` and ``stop`` do, in terms of the manager edge
-(``ssc.manager``), the cgroup readers (``ssc.usage``) and the pure modules.
+(``ssc.unit_control``), the cgroup readers (``ssc.usage``) and the pure modules.
 
 ``set`` and ``stop`` check everything first (the values, then the TARGET against what runs)
 and change nothing when any of it is wrong; ``set`` then reads the cgroup back until the
@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from jeepney.io.blocking import DBusConnection
 
-from . import apps, held, manager, units, usage
+from . import apps, held, unit_control, units, usage
 from .cgroup import expected_memory, memory_holds
 from .errors import SscError
 from .limits import USEC_PER_SEC, Amount, CpuQuota, cpu_quota_usec
 from .profiles import Limits
 from .report import SHARED_NAME, Process, Shared, Status, short_size
-from .systemd import connect
+from .transient_units import connect
 
 if TYPE_CHECKING:
     from .processes import Sampler
@@ -52,7 +52,7 @@ def scopes(
     own_held = held.held_directory() + "/"
     found = []
     names: dict[str, apps.App] = {}
-    for entry in manager.list_scopes(connection):
+    for entry in unit_control.list_scopes(connection):
         if cache is not None and entry.name in cache:
             found.append(cache[entry.name])
             continue
@@ -60,13 +60,13 @@ def scopes(
         if app_id is None:
             continue
         try:
-            group = manager.get_property(
-                connection, entry.path, manager.SCOPE_INTERFACE, "ControlGroup"
+            group = unit_control.get_property(
+                connection, entry.path, unit_control.SCOPE_INTERFACE, "ControlGroup"
             )
-            since = manager.get_property(
-                connection, entry.path, manager.UNIT_INTERFACE, "ActiveEnterTimestamp"
+            since = unit_control.get_property(
+                connection, entry.path, unit_control.UNIT_INTERFACE, "ActiveEnterTimestamp"
             )
-        except manager.BusError:
+        except unit_control.BusError:
             continue  # gone since it was listed
         if not group:
             continue
@@ -247,7 +247,7 @@ def set_shared(memory: str) -> list[str]:
     """A new shared ceiling for all contained apps: set live, read back until the kernel holds
     it, then kept in shared.toml for the next login. A value the file cannot take, or the
     kernel does not hold, changes nothing in the file."""
-    from . import cgroup, shared, systemd
+    from . import cgroup, shared, transient_units
 
     text = shared.with_ceiling(shared.read_shared_text(), memory)
     limits = shared.parse_shared(text, shared.shared_file(), shared.physical_memory())
@@ -258,7 +258,7 @@ def set_shared(memory: str) -> list[str]:
         before = None
     connection = connect()
     try:
-        systemd.set_up_slice(connection, shared.SLICE, shared.slice_properties(limits))
+        transient_units.set_up_slice(connection, shared.SLICE, shared.slice_properties(limits))
     finally:
         connection.close()
     deadline = time.monotonic() + CONFIRM_SECONDS
@@ -289,7 +289,7 @@ def set_limits(target: str, memory: Amount | None, cpu: CpuQuota | None) -> list
             if scope.held:
                 held.set_limits(scope.unit, properties)  # a raise asks polkit
             else:
-                manager.set_properties(connection, scope.unit, properties)
+                unit_control.set_properties(connection, scope.unit, properties)
             after = _confirm(scope, memory, cpu, cpu_count, page, physical)
             before = befores[scope.unit]
             change = describe_change(before, after, memory is not None, cpu is not None)
@@ -364,10 +364,10 @@ def _stop_one(connection: DBusConnection, unit: str, kill: bool) -> None:
     timeout); with ``kill``, SIGKILL at once. A scope that is gone meanwhile is stopped."""
     try:
         if kill:
-            manager.kill(connection, unit, signal.SIGKILL)
-        result = manager.run_job(connection, "StopUnit", unit)
-    except manager.BusError as error:
-        if error.name == manager.NO_SUCH_UNIT:
+            unit_control.kill(connection, unit, signal.SIGKILL)
+        result = unit_control.run_job(connection, "StopUnit", unit)
+    except unit_control.BusError as error:
+        if error.name == unit_control.NO_SUCH_UNIT:
             return
         raise
     if result != "done":

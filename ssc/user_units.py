@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from . import manager
+from . import unit_control
 from .errors import SscError
 
 _NEEDS_QUOTES = re.compile(r"[\s\"'\\;]")
@@ -97,7 +97,7 @@ def ignoring_unknown(action: Callable[[], _T]) -> _T | None:
     """What ``action`` returns; None where the manager does not know the unit (or its file)."""
     try:
         return action()
-    except manager.BusError as error:
-        if error.name in (manager.NO_SUCH_UNIT, "org.freedesktop.DBus.Error.FileNotFound"):
+    except unit_control.BusError as error:
+        if error.name in (unit_control.NO_SUCH_UNIT, "org.freedesktop.DBus.Error.FileNotFound"):
             return None
         raise

@@ -31,7 +31,9 @@ SOCKET = "agent.socket"  # in $XDG_RUNTIME_DIR/ssc/, where ssc-agent.socket list
 # A running agent accepts at once; one that systemd starts on this connection needs the
 # interpreter's start (seconds under emulation). Past this, the launcher goes its own way.
 ACCEPT_TIMEOUT = 10.0
-ANSWER_TIMEOUT = 150.0  # the scope's start job: as long as the direct path waits (ssc.systemd)
+ANSWER_TIMEOUT = (
+    150.0  # the scope's start job: as long as the direct path waits (ssc.transient_units)
+)
 _FD_SIZE = 4  # an int in SCM_RIGHTS data
 
 

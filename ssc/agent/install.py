@@ -13,9 +13,9 @@ from importlib import resources
 
 from jeepney.io.blocking import DBusConnection
 
-from .. import manager, user_units
+from .. import unit_control, user_units
 from ..errors import SscError
-from ..systemd import connect
+from ..transient_units import connect
 from .client import socket_path
 
 SOCKET_UNIT = "ssc-agent.socket"
@@ -53,12 +53,14 @@ def enable() -> list[str]:
         files.write_atomic(paths[name], text)
     connection = connect()
     try:
-        manager.reload(connection)
-        manager.enable(connection, SOCKET_UNIT)
-        manager.reload(connection)  # as systemctl enable does: the manager sees the new link
+        unit_control.reload(connection)
+        unit_control.enable(connection, SOCKET_UNIT)
+        unit_control.reload(connection)  # as systemctl enable does: the manager sees the new link
         # A running agent is stopped, so that the next launch starts the one just installed.
-        user_units.ignoring_unknown(lambda: manager.run_job(connection, "StopUnit", SERVICE_UNIT))
-        result = manager.run_job(connection, "RestartUnit", SOCKET_UNIT)
+        user_units.ignoring_unknown(
+            lambda: unit_control.run_job(connection, "StopUnit", SERVICE_UNIT)
+        )
+        result = unit_control.run_job(connection, "RestartUnit", SOCKET_UNIT)
     finally:
         connection.close()
     if result != "done":
@@ -75,7 +77,7 @@ def enable() -> list[str]:
 
 def _stop(connection: DBusConnection, unit: str) -> str | None:
     """The stop job's result; None where the manager does not know ``unit``."""
-    return user_units.ignoring_unknown(lambda: manager.run_job(connection, "StopUnit", unit))
+    return user_units.ignoring_unknown(lambda: unit_control.run_job(connection, "StopUnit", unit))
 
 
 def disable() -> list[str]:
@@ -88,11 +90,11 @@ def disable() -> list[str]:
     connection = connect()
     try:
         stopped = [_stop(connection, name) for name in (SERVICE_UNIT, SOCKET_UNIT)]
-        user_units.ignoring_unknown(lambda: manager.disable(connection, SOCKET_UNIT))
+        user_units.ignoring_unknown(lambda: unit_control.disable(connection, SOCKET_UNIT))
         for name in present:
             user_units.remove(paths[name])
         if present:
-            manager.reload(connection)
+            unit_control.reload(connection)
     finally:
         connection.close()
     if not present and all(result is None for result in stopped):

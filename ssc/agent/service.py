@@ -35,7 +35,7 @@ from typing import NoReturn
 
 from jeepney.io.blocking import DBusConnection
 
-from .. import app_tmp, launch_plan, pidfds, systemd
+from .. import app_tmp, launch_plan, pidfds, transient_units
 from ..errors import SscError
 from ..profiles import Profile, load_profile, profile_paths
 from . import protocol
@@ -104,7 +104,7 @@ class ConnectionPool:
     overflows its backlog (EAGAIN), where launches of their own would have come one by one.
     """
 
-    def __init__(self, connect: Callable[[], DBusConnection] = systemd.connect) -> None:
+    def __init__(self, connect: Callable[[], DBusConnection] = transient_units.connect) -> None:
         self._connect = connect
         self._lock = threading.Lock()
         self._idle: list[DBusConnection] = []
@@ -139,7 +139,7 @@ class Agent:
         self.profiles = profiles
         self.pool = pool
         self.uid = os.getuid() if uid is None else uid  # the only user it serves
-        self.bus_address = systemd.session_bus_address()
+        self.bus_address = transient_units.session_bus_address()
 
     def serve(self, peer: socket.socket) -> None:
         """One launch on the connection ``peer``; the connection is closed at the end."""
@@ -219,7 +219,7 @@ class Agent:
         lock_fd = None
         try:
             request, program, environ = protocol.parse_request(fields)
-            if systemd.session_bus_address(environ) != self.bus_address:
+            if transient_units.session_bus_address(environ) != self.bus_address:
                 return protocol.direct("the launcher is on another session bus"), None
             say = said.append if request.debug else None
             started = time.perf_counter()

@@ -13,9 +13,9 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from .. import manager, user_units
+from .. import unit_control, user_units
 from ..errors import SscError
-from ..systemd import connect
+from ..transient_units import connect
 from ..user_units import exec_word as exec_word
 
 UNIT = "ssc-notify.service"
@@ -65,9 +65,9 @@ def enable(*, throttling: bool) -> list[str]:
     files.write_atomic(path, text)
     connection = connect()
     try:
-        manager.reload(connection)
-        manager.enable(connection, UNIT)
-        result = manager.run_job(connection, "RestartUnit", UNIT)
+        unit_control.reload(connection)
+        unit_control.enable(connection, UNIT)
+        result = unit_control.run_job(connection, "RestartUnit", UNIT)
     finally:
         connection.close()
     if result != "done":
@@ -88,11 +88,13 @@ def disable() -> list[str]:
     present = user_units.refuse_if_not_ours(path, MARKER, "removing")
     connection = connect()
     try:
-        stopped = user_units.ignoring_unknown(lambda: manager.run_job(connection, "StopUnit", UNIT))
-        user_units.ignoring_unknown(lambda: manager.disable(connection, UNIT))
+        stopped = user_units.ignoring_unknown(
+            lambda: unit_control.run_job(connection, "StopUnit", UNIT)
+        )
+        user_units.ignoring_unknown(lambda: unit_control.disable(connection, UNIT))
         if present:
             user_units.remove(path)
-            manager.reload(connection)
+            unit_control.reload(connection)
     finally:
         connection.close()
     if not present and stopped is None:

@@ -28,10 +28,10 @@ from typing import NamedTuple
 from jeepney.io.blocking import DBusConnection
 from jeepney.low_level import HeaderFields, Message
 
-from .. import app_tmp, apps, cgroup, held, manager, shared, units, usage
+from .. import app_tmp, apps, cgroup, held, shared, unit_control, units, usage
 from ..errors import SscError
 from ..helper.checks import ACTIVATION_FILE
-from ..systemd import SYSTEMD, connect, manager_signal_rule
+from ..transient_units import SYSTEMD, connect, manager_signal_rule
 from . import events
 from .notifications import Notifier
 
@@ -155,9 +155,9 @@ class Watcher:
     def listen(self) -> None:
         """Signals first, then the list (as gsd-systemd-notify does): no scope is missed."""
         for member in ("JobRemoved", "UnitRemoved"):
-            manager.add_match(self.connection, manager_signal_rule(member, SYSTEMD.bus_name))
+            unit_control.add_match(self.connection, manager_signal_rule(member, SYSTEMD.bus_name))
             self.connection.filter(manager_signal_rule(member), queue=self.signals)
-        manager.subscribe(self.connection)
+        unit_control.subscribe(self.connection)
         self.listen_held()
         self.sync(first=True)
 
@@ -172,9 +172,9 @@ class Watcher:
             self.log(f"held apps are not watched: {error.message}")
             return
         for member in ("JobRemoved", "UnitRemoved"):
-            manager.add_match(self.system, manager_signal_rule(member, SYSTEMD.bus_name))
+            unit_control.add_match(self.system, manager_signal_rule(member, SYSTEMD.bus_name))
             self.system.filter(manager_signal_rule(member), queue=self.signals)
-        manager.subscribe(self.system)
+        unit_control.subscribe(self.system)
         self.epoll.register(self.system.sock.fileno(), select.EPOLLIN)
 
     def sync(self, *, first: bool = False) -> None:
@@ -183,7 +183,7 @@ class Watcher:
         A scope found after the first sync started after the watcher did, so whatever its
         counters show happened since: a kill before its watch was up is told all the same.
         """
-        running = {e.name: e for e in manager.list_scopes(self.connection)}
+        running = {e.name: e for e in unit_control.list_scopes(self.connection)}
         held_now = self.held_scopes()
         for unit in set(self.watched) - set(running) - set(held_now):
             self.drop(unit)
@@ -215,10 +215,10 @@ class Watcher:
         if app_id is None:
             return
         try:
-            group = manager.get_property(
-                self.connection, path, manager.SCOPE_INTERFACE, "ControlGroup"
+            group = unit_control.get_property(
+                self.connection, path, unit_control.SCOPE_INTERFACE, "ControlGroup"
             )
-        except manager.BusError:
+        except unit_control.BusError:
             return  # gone since it was listed
         if not group:
             return

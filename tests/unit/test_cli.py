@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import ssc.supervise
-import ssc.systemd
+import ssc.transient_units
 from ssc import __version__
 from ssc.cli import HELP, main, parse_args
 from ssc.errors import UsageError
@@ -29,9 +29,9 @@ def no_dbus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test here may reach the bus; only the built-in profiles exist."""
 
     def connect() -> None:
-        raise DBusReached("ssc.systemd.connect was called")
+        raise DBusReached("ssc.transient_units.connect was called")
 
-    monkeypatch.setattr(ssc.systemd, "connect", connect)
+    monkeypatch.setattr(ssc.transient_units, "connect", connect)
     # No fork in the unit tier: the checks run here as they would in the child (the split
     # itself is proven against real processes in the integration tier).
     monkeypatch.setattr(ssc.supervise, "split", lambda on_exit=None: None)

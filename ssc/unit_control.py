@@ -24,7 +24,7 @@ from jeepney.low_level import Message
 from jeepney.wrappers import DBusErrorResponse
 
 from .errors import SscError
-from .systemd import SYSTEMD, job_result, manager_signal_rule
+from .transient_units import SYSTEMD, job_result, manager_signal_rule
 from .units import Property
 
 SSC_SCOPES = "app-ssc-*.scope"
@@ -169,7 +169,7 @@ def run_job(connection: DBusConnection, method: str, unit: str) -> str:
     ``done`` is success; ``failed``, ``timeout``, ``canceled``… are returned as they are.
     """
     what = f"Failed to {method.removesuffix('Unit').lower()} {unit}"
-    # The signal may come before the reply: listen first (see ssc.systemd.start_scope).
+    # The signal may come before the reply: listen first (see ssc.transient_units.start_scope).
     add_match(connection, manager_signal_rule("JobRemoved", sender=SYSTEMD.bus_name))
     with connection.filter(manager_signal_rule("JobRemoved"), queue=deque()) as removed:
         job = call(connection, unit_job_message(method, unit), what).body[0]

@@ -6,7 +6,7 @@ import signal
 
 from jeepney.low_level import HeaderFields
 
-from ssc import cgroup, manager, running
+from ssc import cgroup, running, unit_control
 from ssc.limits import AllButOne, Bytes, Percent
 from ssc.units import Property
 
@@ -17,7 +17,7 @@ def call_of(message):  # type: ignore[no-untyped-def]
 
 
 def test_ps_lists_only_sscs_scopes_by_pattern() -> None:
-    assert call_of(manager.list_units_message([manager.SSC_SCOPES])) == (
+    assert call_of(unit_control.list_units_message([unit_control.SSC_SCOPES])) == (
         "ListUnitsByPatterns",
         "asas",
         ([], ["app-ssc-*.scope"]),
@@ -27,7 +27,7 @@ def test_ps_lists_only_sscs_scopes_by_pattern() -> None:
 def test_set_changes_the_running_unit_only_until_it_is_gone() -> None:
     properties = [Property("MemoryMax", "t", 8 * 1024**3)]
     member, signature, body = call_of(
-        manager.set_properties_message("app-ssc-x-1.scope", properties)
+        unit_control.set_properties_message("app-ssc-x-1.scope", properties)
     )
     assert (member, signature) == ("SetUnitProperties", "sba(sv)")
     assert body == ("app-ssc-x-1.scope", True, [("MemoryMax", ("t", 8 * 1024**3))])
@@ -47,12 +47,12 @@ def test_set_sends_the_launchers_properties_and_drops_memory_high_with_a_new_cei
 
 
 def test_stop_and_kill_name_the_unit_and_the_signal() -> None:
-    assert call_of(manager.unit_job_message("StopUnit", "u.scope")) == (
+    assert call_of(unit_control.unit_job_message("StopUnit", "u.scope")) == (
         "StopUnit",
         "ss",
         ("u.scope", "replace"),
     )
-    assert call_of(manager.kill_message("u.scope", signal.SIGKILL)) == (
+    assert call_of(unit_control.kill_message("u.scope", signal.SIGKILL)) == (
         "KillUnit",
         "ssi",
         ("u.scope", "all", 9),
@@ -60,12 +60,12 @@ def test_stop_and_kill_name_the_unit_and_the_signal() -> None:
 
 
 def test_enable_is_persistent_and_disable_too() -> None:
-    assert call_of(manager.enable_message(["ssc-notify.service"]))[2] == (
+    assert call_of(unit_control.enable_message(["ssc-notify.service"]))[2] == (
         ["ssc-notify.service"],
         False,
         True,
     )
-    assert call_of(manager.disable_message(["ssc-notify.service"]))[2] == (
+    assert call_of(unit_control.disable_message(["ssc-notify.service"]))[2] == (
         ["ssc-notify.service"],
         False,
     )
@@ -74,8 +74,8 @@ def test_enable_is_persistent_and_disable_too() -> None:
 def test_a_unit_list_reply_becomes_entries() -> None:
     row = ("app-ssc-x-1.scope", "x (ssc strict)", "loaded", "active", "running", "", "/o/x", 0,
            "", "/")  # fmt: skip
-    assert manager.unit_entries(([row],)) == [
-        manager.UnitEntry("app-ssc-x-1.scope", "x (ssc strict)", "active", "/o/x")
+    assert unit_control.unit_entries(([row],)) == [
+        unit_control.UnitEntry("app-ssc-x-1.scope", "x (ssc strict)", "active", "/o/x")
     ]
 
 
