@@ -154,13 +154,15 @@ def test_an_agent_killed_mid_request_leaves_the_launch_to_the_launcher(
         text=True,
     )
     try:
-        agents_writer = _open_when_read(fifo, deadline=time.monotonic() + 60)  # the agent reads it
+        writer = _open_when_read(fifo, deadline=time.monotonic() + 60)  # the agent reads it
         killed = agent_pid()
         os.kill(killed, signal.SIGKILL)
         _wait_dead(killed)  # its read end closed: what is written next is the launcher's to read
-        os.close(agents_writer)
-        writer = _open_when_read(fifo, deadline=time.monotonic() + 60)  # now the launcher reads it
-        readers = _holders(fifo)
+        # The writer stays open, so the launcher's own read waits for the text, not for EOF.
+        deadline = time.monotonic() + 60
+        while not (readers := [pid for pid in _holders(fifo) if pid != os.getpid()]):
+            assert time.monotonic() < deadline, "the launcher did not read the profile"
+            time.sleep(0.05)
         os.write(writer, b'[limits]\nMemoryMax = "128M"\n')
         os.close(writer)
         try:
@@ -182,8 +184,8 @@ def test_an_agent_killed_mid_request_leaves_the_launch_to_the_launcher(
     assert agent_pid() != killed
 
 
-def _holders(path: Path) -> list[str]:
-    """The command lines of the processes that have ``path`` open."""
+def _holders(path: Path) -> list[int]:
+    """The processes that have ``path`` open."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -191,7 +193,7 @@ def _holders(path: Path) -> list[str]:
                 os.readlink(f"/proc/{pid}/fd/{fd}") == str(path)
                 for fd in os.listdir(f"/proc/{pid}/fd")
             ):
-                found.append(Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " "))
+                found.append(int(pid))
         except OSError:
             continue
     return found
