@@ -94,11 +94,6 @@ class Sandboxing(Record):
         self.tmp_lock_fd = tmp_lock_fd
 
 
-def app_id(request: Request) -> str:
-    """The application ID: ``--name``, else the program's basename."""
-    return request.app_id()
-
-
 def launch(request: Request) -> NoReturn:
     if os.geteuid() == 0:
         raise SscError(

@@ -12,7 +12,7 @@ import ssc.transient_units
 from ssc import __version__
 from ssc.cli import HELP, main, parse_args
 from ssc.errors import UsageError
-from ssc.launch import Request, app_id
+from ssc.launch import Request
 from ssc.launch_plan import effective_limits
 from ssc.limits import AllButOne, Bytes, Percent
 from ssc.profiles import Limits, Profile
@@ -369,7 +369,7 @@ def test_cpu_override_applies_to_a_profile_without_a_quota() -> None:
 def test_app_id_is_the_name_option_else_the_program_basename(
     command: list[str], name: str | None, expected: str
 ) -> None:
-    assert app_id(Request(command=command, profile="strict", name=name)) == expected
+    assert Request(command=command, profile="strict", name=name).app_id() == expected
 
 
 def test_root_is_refused_in_one_line_before_any_dbus_call(
