@@ -52,7 +52,7 @@ def cgroup_of(pid: int | str) -> str | None:
 def enclosing_strict_app(own_cgroup: str | None) -> str | None:
     """The scope of the strict app this process runs inside, if it does; else None.
 
-    A strict app's sandbox shows ``/sys/fs/cgroup`` read-only (``ssc.sandbox``), which no
+    A strict app's sandbox shows ``/sys/fs/cgroup`` read-only (``ssc.strict.sandbox``), which no
     process can arrange for itself without a namespace, so a read-only cgroup tree under an
     ``app-ssc-…`` scope means the sandbox, whatever the environment says.
     """
@@ -128,7 +128,7 @@ def memory_holds(actual: int | None, expected: int, page: int) -> bool:
     return actual is not None and abs(actual - expected) <= max(page, expected // 100)
 
 
-# The shared ceiling's files, and the limits they hold (``ssc.shared``).
+# The shared ceiling's files, and the limits they hold (``ssc.shared_ceiling``).
 SLICE_FILES = (
     ("memory.max", "memory_max"),
     ("memory.high", "memory_high"),

@@ -1,7 +1,7 @@
 """Errors are values: each knows its one-line message, an optional hint and its exit code.
 
-Exactly one place per command (``ssc.cli.main``, ``ssc.ctl.main``) turns them into output on
-stderr and an exit status, as click does with its ``ClickException``.
+Exactly one place per command (``ssc.launcher.cli.main``, ``ssc.ctl.cli.main``) turns them into
+output on stderr and an exit status, as click does with its ``ClickException``.
 """
 
 from __future__ import annotations

@@ -18,16 +18,10 @@ from jeepney.io.blocking import DBusConnection, open_dbus_connection
 
 from .cgroup import CGROUP_ROOT
 from .errors import SscError
-from .helper.checks import (
-    BUS_NAME,
-    ERROR_PREFIX,
-    INTERFACE,
-    OBJECT_PATH,
-    held_cgroup,
-)
+from .helper.checks import BUS_NAME, ERROR_PREFIX, INTERFACE, OBJECT_PATH, held_cgroup
 
 if TYPE_CHECKING:
-    from .units import Property
+    from .unit_properties import Property
 
 HELPER = DBusAddress(OBJECT_PATH, bus_name=BUS_NAME, interface=INTERFACE)
 CALL_SECONDS = 330.0  # a raise waits for an admin's password (the helper gives polkit 300 s)

@@ -26,7 +26,6 @@ import tomllib
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, TypeVar
 
-from .bus_policy import FIELDS, BusPolicy, check_entry
 from .errors import SscError, UsageError
 from .limits import (
     Amount,
@@ -39,6 +38,7 @@ from .limits import (
     parse_tasks,
     parse_weight,
 )
+from .strict.bus_policy import FIELDS, BusPolicy, check_entry
 
 BUILTIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles")
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)

@@ -1,8 +1,8 @@
 """A scope's name: the application ID escaped as one field of it, made and read back, with
 nothing but the language.
 
-It lives apart from ``ssc.units`` so that the supervisor, which removes an app's /tmp as the
-app exits (``ssc.app_tmp``), names the app's directory without importing the profiles and
+It lives apart from ``ssc.unit_properties`` so that the supervisor, which removes an app's /tmp as
+the app exits (``ssc.strict.app_tmp``), names the app's directory without importing the profiles and
 TOML (under the test bed's emulation that import costs the exit a good part of a second), and
 so that the system helper (``ssc.helper``) names the scopes it holds as the launcher does.
 No regular expressions: the supervisor's exit is on the launch path too (see ``ssc.limits``).

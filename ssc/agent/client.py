@@ -25,15 +25,14 @@ TYPE_CHECKING = False  # mypy reads it as true; typing stays off the launch path
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from ..launch import Request, Sandboxing
+    from ..launcher.launch import Request, Sandboxing
 
 SOCKET = "agent.socket"  # in $XDG_RUNTIME_DIR/ssc/, where ssc-agent.socket listens
 # A running agent accepts at once; one that systemd starts on this connection needs the
 # interpreter's start (seconds under emulation). Past this, the launcher goes its own way.
 ACCEPT_TIMEOUT = 10.0
-ANSWER_TIMEOUT = (
-    150.0  # the scope's start job: as long as the direct path waits (ssc.transient_units)
-)
+# The scope's start job: as long as the direct path waits (ssc.user_manager.transient_units).
+ANSWER_TIMEOUT = 150.0
 _FD_SIZE = 4  # an int in SCM_RIGHTS data
 
 
@@ -115,7 +114,7 @@ def _answer(fields: protocol.Fields, received: list[int]) -> Answer | None:
         )
     sandboxing = None
     if tmp is not None:
-        from ..launch import Sandboxing
+        from ..launcher.launch import Sandboxing
 
         if len(received) != 1:
             _close_all(received)

@@ -13,9 +13,9 @@ from importlib import resources
 
 from jeepney.io.blocking import DBusConnection
 
-from .. import unit_control, user_units
 from ..errors import SscError
-from ..transient_units import connect
+from ..user_manager import ssc_units, unit_control
+from ..user_manager.transient_units import connect
 from .client import socket_path
 
 SOCKET_UNIT = "ssc-agent.socket"
@@ -28,8 +28,8 @@ def unit_texts(executable: str) -> dict[str, str]:
     """Both units as written: the shipped files, marked, the service naming ``executable``."""
     return {
         SOCKET_UNIT: MARKER + _template(SOCKET_UNIT),
-        SERVICE_UNIT: user_units.with_exec_start(
-            _template(SERVICE_UNIT), user_units.exec_word(executable), MARKER
+        SERVICE_UNIT: ssc_units.with_exec_start(
+            _template(SERVICE_UNIT), ssc_units.exec_word(executable), MARKER
         ),
     }
 
@@ -45,10 +45,10 @@ def _template(name: str) -> str:
 def enable() -> list[str]:
     from ..desktop import files  # its atomic write
 
-    texts = unit_texts(user_units.executable(EXECUTABLE))
-    paths = {name: user_units.unit_dir() / name for name in texts}
+    texts = unit_texts(ssc_units.executable(EXECUTABLE))
+    paths = {name: ssc_units.unit_dir() / name for name in texts}
     for path in paths.values():
-        user_units.refuse_if_not_ours(path, MARKER, "replacing")
+        ssc_units.refuse_if_not_ours(path, MARKER, "replacing")
     for name, text in texts.items():
         files.write_atomic(paths[name], text)
     connection = connect()
@@ -57,7 +57,7 @@ def enable() -> list[str]:
         unit_control.enable(connection, SOCKET_UNIT)
         unit_control.reload(connection)  # as systemctl enable does: the manager sees the new link
         # A running agent is stopped, so that the next launch starts the one just installed.
-        user_units.ignoring_unknown(
+        ssc_units.ignoring_unknown(
             lambda: unit_control.run_job(connection, "StopUnit", SERVICE_UNIT)
         )
         result = unit_control.run_job(connection, "RestartUnit", SOCKET_UNIT)
@@ -77,22 +77,22 @@ def enable() -> list[str]:
 
 def _stop(connection: DBusConnection, unit: str) -> str | None:
     """The stop job's result; None where the manager does not know ``unit``."""
-    return user_units.ignoring_unknown(lambda: unit_control.run_job(connection, "StopUnit", unit))
+    return ssc_units.ignoring_unknown(lambda: unit_control.run_job(connection, "StopUnit", unit))
 
 
 def disable() -> list[str]:
-    paths = {name: user_units.unit_dir() / name for name in (SOCKET_UNIT, SERVICE_UNIT)}
+    paths = {name: ssc_units.unit_dir() / name for name in (SOCKET_UNIT, SERVICE_UNIT)}
     present = [
         name
         for name, path in paths.items()
-        if user_units.refuse_if_not_ours(path, MARKER, "removing")
+        if ssc_units.refuse_if_not_ours(path, MARKER, "removing")
     ]
     connection = connect()
     try:
         stopped = [_stop(connection, name) for name in (SERVICE_UNIT, SOCKET_UNIT)]
-        user_units.ignoring_unknown(lambda: unit_control.disable(connection, SOCKET_UNIT))
+        ssc_units.ignoring_unknown(lambda: unit_control.disable(connection, SOCKET_UNIT))
         for name in present:
-            user_units.remove(paths[name])
+            ssc_units.remove(paths[name])
         if present:
             unit_control.reload(connection)
     finally:

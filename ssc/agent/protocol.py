@@ -21,7 +21,7 @@ from ..limits import ALL_BUT_ONE, AllButOne, Bytes, Percent
 
 TYPE_CHECKING = False  # mypy reads it as true; typing stays off the launch path
 if TYPE_CHECKING:
-    from ..launch import Request
+    from ..launcher.launch import Request
     from ..limits import Amount, CpuQuota
 
 VERSION = "1"
@@ -111,7 +111,7 @@ def _command_head(command: list[str]) -> list[str]:
 
 def parse_request(fields: Fields) -> tuple[Request, str, dict[str, str]]:
     """The launcher's request, program and environment; ProtocolError if malformed."""
-    from ..launch import Request
+    from ..launcher.launch import Request
 
     if value(fields, "version") != VERSION:
         raise ProtocolError(f"not version {VERSION}")

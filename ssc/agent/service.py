@@ -13,8 +13,8 @@ Each connection is one launch, in a thread of its own:
    (``ssc.helper``) and rtkit check their callers.
 2. It answers ``accepted``, then plans the launch with the launcher's environment, starts the
    scope holding the launcher's process and reads back from the kernel that it holds
-   (``ssc.launch_plan``: the same code as the launcher's own path), and checks that the pidfd
-   still names a live process, so what was read under its PID was the launcher's.
+   (``ssc.launcher.launch_plan``: the same code as the launcher's own path), and checks that the
+   pidfd still names a live process, so what was read under its PID was the launcher's.
 3. It answers with the scope, or the error the launcher would have given, or ``direct`` where
    the launcher must go its own way: a profile whose limits root holds (the helper checks that
    its caller is the process to move), or a launcher on another bus than the agent's.
@@ -35,9 +35,12 @@ from typing import NoReturn
 
 from jeepney.io.blocking import DBusConnection
 
-from .. import app_tmp, launch_plan, pidfds, transient_units
+from .. import pidfds
 from ..errors import SscError
+from ..launcher import launch_plan
 from ..profiles import Profile, load_profile, profile_paths
+from ..strict import app_tmp
+from ..user_manager import transient_units
 from . import protocol
 from .client import SOCKET, socket_path
 

@@ -2,7 +2,7 @@
 
 Every command checks all of its input before it changes anything: an unknown ID, an entry
 that is not an application, an unknown profile or a directory it cannot write stops it with
-nothing written. Each returns the lines to report; ``ssc.ctl`` prints them.
+nothing written. Each returns the lines to report; ``ssc.ctl.cli`` prints them.
 """
 
 from __future__ import annotations
@@ -81,9 +81,9 @@ def install_entries(names: Iterable[str], profile: str, force: bool) -> Report:
 
 def _notify_suggestion() -> list[str]:
     """Once, with the first contained entry: the watcher that tells when a limit bites."""
-    from ..notify import service
+    from ..notify import install
 
-    tip = service.suggestion()
+    tip = install.suggestion()
     return [tip] if tip else []
 
 

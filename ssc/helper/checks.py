@@ -43,7 +43,7 @@ ACTION_RAISE = "org.ssc.helper.raise"  # raise a limit it holds: auth_admin_keep
 BURST_CALLS = 50
 BURST_SECONDS = 10.0
 MAX_SCOPES = 256
-DESCRIPTION_MAX = 256  # what ssc.units.describe makes
+DESCRIPTION_MAX = 256  # what ssc.unit_properties.describe makes
 APP_ID_MAX = 255
 NO_LIMIT = 2**64 - 1  # systemd's "infinity" on the wire (MemoryHigh=infinity and the like)
 USEC_PER_PERMYRIAD = 100  # CPUQuota=1% is 10 000 µs per second
@@ -65,7 +65,8 @@ class Bound(NamedTuple):
 
 
 # The resource properties a profile can set (``ssc.profiles.LIMIT_KEYS``), as they travel on
-# the wire (``ssc.units.resource_properties``), with the bounds ``ssc.limits`` parses them to.
+# the wire (``ssc.unit_properties.resource_properties``), with the bounds ``ssc.limits`` parses
+# them to.
 SIZE_BOUNDS = {
     "MemoryMax": Bound("t", MIN_MEMORY_CEILING, MAX_SIZE),
     "MemoryHigh": Bound("t", MIN_MEMORY_CEILING, NO_LIMIT),  # sscctl set drops it: infinity

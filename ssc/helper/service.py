@@ -43,7 +43,7 @@ from jeepney.io.threading import DBusRouter, open_dbus_connection
 from jeepney.low_level import Message
 
 from ..cgroup import CGROUP_ROOT, cgroup_of
-from ..shared import DEFAULT_SWAP, HIGH_SHARE, default_ceiling
+from ..shared_ceiling import DEFAULT_SWAP, HIGH_SHARE, default_ceiling
 from ..unit_names import random_part
 from . import checks
 from .checks import Refusal, WireProperty
@@ -261,7 +261,7 @@ class Helper:
             raise Refusal("CallerGone", "the caller left before polkit answered")
 
     def _set_up_slice(self, name: str, uid: int) -> None:
-        """The user's held apps together under the default shared ceiling (``ssc.shared``).
+        """The user's held apps together under the default shared ceiling (``ssc.shared_ceiling``).
 
         Not a transient slice: systemd's own ``user-.slice.d`` drop-in gives every slice named
         ``user-…`` ``StopWhenUnneeded=yes``, which would stop a transient one (and forget its

@@ -3,8 +3,8 @@
 The kernel counts, in each scope's ``memory.events``, the processes it killed (``oom_kill``)
 and the times the scope ran into its own ceiling (``oom``). A kill without an ``oom`` of the
 scope's own came from above: the shared ceiling of all contained apps when the slice's own
-``oom`` rose with it (``ssc.shared``; the kernel counts an OOM in the cgroup whose limit was hit
-and its ancestors, never below), else the system running out of memory. It does not say
+``oom`` rose with it (``ssc.shared_ceiling``; the kernel counts an OOM in the cgroup whose limit was
+hit and its ancestors, never below), else the system running out of memory. It does not say
 *which* process died, so the watcher keeps the scope's processes as they were when it pressed
 against its ceiling (``max`` rises first), and the largest of those that are gone after the
 kill are the ones named — the OOM killer picks the largest.
@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from ..report import human_size
-from ..usage import MemoryEvents
+from ..ctl.report import human_size
+from ..ctl.usage import MemoryEvents
 
 SETTLE = 1.0  # kills that come within this many seconds are one notification
 UPDATE_INTERVAL = 5.0  # an app's notification changes at most this often

@@ -15,7 +15,7 @@ from jeepney import DBusAddress, MessageType, new_method_call
 from jeepney.io.blocking import DBusConnection
 from jeepney.low_level import Message
 
-from ..apps import App
+from ..ctl.apps import App
 from .events import Notice, escape_markup
 
 NOTIFICATIONS = DBusAddress(

@@ -28,10 +28,13 @@ from typing import NamedTuple
 from jeepney.io.blocking import DBusConnection
 from jeepney.low_level import HeaderFields, Message
 
-from .. import app_tmp, apps, cgroup, held, shared, unit_control, units, usage
+from .. import cgroup, held, shared_ceiling, unit_properties
+from ..ctl import apps, usage
 from ..errors import SscError
 from ..helper.checks import ACTIVATION_FILE
-from ..transient_units import SYSTEMD, connect, manager_signal_rule
+from ..strict import app_tmp
+from ..user_manager import unit_control
+from ..user_manager.transient_units import SYSTEMD, connect, manager_signal_rule
 from . import events
 from .notifications import Notifier
 
@@ -207,11 +210,11 @@ class Watcher:
         return {
             name: os.path.join(directory, name)
             for name in names
-            if units.app_id_of(name) is not None
+            if unit_properties.app_id_of(name) is not None
         }
 
     def add(self, unit: str, path: str, *, new: bool) -> None:
-        app_id = units.app_id_of(unit)
+        app_id = unit_properties.app_id_of(unit)
         if app_id is None:
             return
         try:
@@ -226,7 +229,7 @@ class Watcher:
 
     def watch(self, unit: str, directory: str, *, new: bool) -> None:
         """Watch the scope's ``memory.events``; a new scope's kills so far are told at once."""
-        app_id = units.app_id_of(unit)
+        app_id = unit_properties.app_id_of(unit)
         if app_id is None:
             return
         try:
@@ -297,7 +300,7 @@ class Watcher:
     def read_shared_ooms(self) -> int:
         """The OOMs of the slice of all contained apps: the times its shared ceiling was hit."""
         try:
-            with open(os.path.join(shared.slice_directory(), "memory.events")) as f:
+            with open(os.path.join(shared_ceiling.slice_directory(), "memory.events")) as f:
                 return usage.parse_memory_events(f.read()).oom
         except OSError:
             return 0
@@ -326,7 +329,7 @@ class Watcher:
             _id, _job, unit, _result = message.body
         else:
             unit, _path = message.body
-        if units.app_id_of(unit) is None:
+        if unit_properties.app_id_of(unit) is None:
             return
         if member == "UnitRemoved":
             self.drop(unit)

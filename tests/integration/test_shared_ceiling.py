@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from ssc.report import human_size
+from ssc.ctl.report import human_size
 
 from .conftest import CGROUP_ROOT
 from .test_notify import SETTLED, notifications, watcher  # noqa: F401 (fixtures)

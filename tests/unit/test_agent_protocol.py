@@ -7,9 +7,9 @@ import pytest
 
 from ssc.agent import client, protocol
 from ssc.errors import SscError
-from ssc.launch import Request
+from ssc.launcher.launch import Request
 from ssc.limits import AllButOne, Bytes, Percent
-from ssc.units import describe
+from ssc.unit_properties import describe
 
 
 @pytest.mark.parametrize(

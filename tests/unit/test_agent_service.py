@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 import ssc.agent.service as service
-import ssc.launch_plan
+import ssc.launcher.launch_plan
 from ssc.agent import client, protocol
 from ssc.errors import SscError
-from ssc.launch import Request
+from ssc.launcher.launch import Request
 from ssc.profiles import load_profile
 
 
@@ -44,14 +44,16 @@ class Manager:
 def manager(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Manager:
     record = Manager()
 
-    def join_scope(connection: object, plan: ssc.launch_plan.LaunchPlan, **kw: object) -> None:
+    def join_scope(
+        connection: object, plan: ssc.launcher.launch_plan.LaunchPlan, **kw: object
+    ) -> None:
         record.started.append((plan.unit, kw["pid"]))  # type: ignore[arg-type]
 
-    def verify(plan: ssc.launch_plan.LaunchPlan, pid: int) -> None:
+    def verify(plan: ssc.launcher.launch_plan.LaunchPlan, pid: int) -> None:
         record.verified.append((plan.unit, pid))
 
-    monkeypatch.setattr(ssc.launch_plan, "join_scope", join_scope)
-    monkeypatch.setattr(ssc.launch_plan, "verify", verify)
+    monkeypatch.setattr(ssc.launcher.launch_plan, "join_scope", join_scope)
+    monkeypatch.setattr(ssc.launcher.launch_plan, "verify", verify)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "runtime"))
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ssc import app_tmp
 from ssc.errors import SscError
+from ssc.strict import app_tmp
 
 
 def test_the_app_dir_is_named_by_the_escaped_app_id() -> None:

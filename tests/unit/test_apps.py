@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ssc import apps
-from ssc.apps import App, Scope
+from ssc.ctl import apps
+from ssc.ctl.apps import App, Scope
 from ssc.errors import SscError
 
 GEDIT = App("org.gnome.gedit", "Text Editor", "org.gnome.gedit", "org.gnome.gedit")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ssc.bus_policy import FIELDS, BusPolicy, BusPolicyError, check_entry, policy_arguments
 from ssc.profiles import load_profile
+from ssc.strict.bus_policy import FIELDS, BusPolicy, BusPolicyError, check_entry, policy_arguments
 
 
 def test_the_policy_becomes_filter_arguments_in_order() -> None:

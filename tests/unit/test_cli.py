@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-import ssc.supervise
-import ssc.transient_units
+import ssc.launcher.supervise
+import ssc.user_manager.transient_units
 from ssc import __version__
-from ssc.cli import HELP, main, parse_args
 from ssc.errors import UsageError
-from ssc.launch import Request
-from ssc.launch_plan import effective_limits
+from ssc.launcher.cli import HELP, main, parse_args
+from ssc.launcher.launch import Request
+from ssc.launcher.launch_plan import effective_limits
 from ssc.limits import AllButOne, Bytes, Percent
 from ssc.profiles import Limits, Profile
 
@@ -29,12 +29,12 @@ def no_dbus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test here may reach the bus; only the built-in profiles exist."""
 
     def connect() -> None:
-        raise DBusReached("ssc.transient_units.connect was called")
+        raise DBusReached("ssc.user_manager.transient_units.connect was called")
 
-    monkeypatch.setattr(ssc.transient_units, "connect", connect)
+    monkeypatch.setattr(ssc.user_manager.transient_units, "connect", connect)
     # No fork in the unit tier: the checks run here as they would in the child (the split
     # itself is proven against real processes in the integration tier).
-    monkeypatch.setattr(ssc.supervise, "split", lambda on_exit=None: None)
+    monkeypatch.setattr(ssc.launcher.supervise, "split", lambda on_exit=None: None)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "runtime"))  # no agent listens there
     # An ordinary user, whoever runs the tests (CI runs them as root, which ssc refuses).

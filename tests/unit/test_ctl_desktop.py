@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 from xdg import BaseDirectory
 
 from ssc import __version__
-from ssc.ctl import cli
+from ssc.ctl.cli import cli
 
 XTERM = """\
 [Desktop Entry]

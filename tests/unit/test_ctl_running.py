@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner, Result
 
-from ssc import running
-from ssc.ctl import cli
+from ssc.ctl import running
+from ssc.ctl.cli import cli
 
 
 def sscctl(*args: str) -> Result:

@@ -8,7 +8,7 @@ from ssc.helper import checks
 from ssc.helper.checks import Refusal
 from ssc.limits import Bytes, Percent
 from ssc.profiles import Limits
-from ssc.units import resource_properties
+from ssc.unit_properties import resource_properties
 
 MiB = 1024**2
 STATUS = "Name:\tx\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\n"

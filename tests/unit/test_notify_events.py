@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ssc.ctl.usage import MemoryEvents
 from ssc.notify import events
 from ssc.notify.events import Folder, Kill, Victim
-from ssc.usage import MemoryEvents
 
 MiB = 1024**2
 GiB = 1024**3

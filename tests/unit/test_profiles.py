@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from ssc.bus_policy import BusPolicy
 from ssc.errors import UsageError
 from ssc.limits import AllButOne, Bytes, Percent
 from ssc.profiles import (
@@ -20,6 +19,7 @@ from ssc.profiles import (
     parse_profile,
     profile_names,
 )
+from ssc.strict.bus_policy import BusPolicy
 
 SOURCE = "/home/u/.config/ssc/profiles/mine.toml"
 

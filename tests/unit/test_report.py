@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from ssc import report
-from ssc.apps import App, Scope
-from ssc.report import Process, Status
-from ssc.usage import MemoryEvents, Usage
+from ssc.ctl import report
+from ssc.ctl.apps import App, Scope
+from ssc.ctl.report import Process, Status
+from ssc.ctl.usage import MemoryEvents, Usage
 
 MiB = 1024**2
 GiB = 1024**3

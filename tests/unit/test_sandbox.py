@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-import ssc.sandbox
-from ssc.busproxy import ProxiedBus
-from ssc.sandbox import TMP_SOCKET_DIRS, SandboxHost, bwrap_argv, handed_paths, read_host
+import ssc.strict.sandbox
+from ssc.strict.bus_proxy import ProxiedBus
+from ssc.strict.sandbox import TMP_SOCKET_DIRS, SandboxHost, bwrap_argv, handed_paths, read_host
 
 BWRAP = "/usr/bin/bwrap"
 APP_TMP = "/run/user/1000/ssc/apps/org.example.App/tmp"
@@ -177,7 +177,7 @@ def test_the_command_always_follows_the_first_double_dash(
 @pytest.fixture
 def host_without_x11(monkeypatch: pytest.MonkeyPatch) -> None:
     """A host whose /tmp has no X11 or ICE socket directories."""
-    monkeypatch.setattr("ssc.sandbox.os.path.isdir", lambda path: False)
+    monkeypatch.setattr("ssc.strict.sandbox.os.path.isdir", lambda path: False)
 
 
 @pytest.mark.parametrize(
@@ -204,7 +204,7 @@ def test_xauthority_is_bound_back_only_when_it_lives_under_tmp(
 
 
 def test_socket_dirs_are_the_ones_present_on_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("ssc.sandbox.os.path.isdir", lambda path: path == "/tmp/.X11-unix")
+    monkeypatch.setattr("ssc.strict.sandbox.os.path.isdir", lambda path: path == "/tmp/.X11-unix")
     assert read_host({}).socket_dirs == ("/tmp/.X11-unix",)
 
 
@@ -239,7 +239,7 @@ def test_a_new_session_is_asked_for_unless_the_kernel_refuses_tiocsti(
             raise FileNotFoundError(path)
         return io.StringIO(legacy_tiocsti)
 
-    monkeypatch.setattr(ssc.sandbox, "open", fake_open, raising=False)
+    monkeypatch.setattr(ssc.strict.sandbox, "open", fake_open, raising=False)
     host = read_host({})
     assert host.terminal_injection_possible is new_session
     assert ("--new-session" in bwrap_argv(BWRAP, ["/bin/true"], host, APP_TMP)) is new_session

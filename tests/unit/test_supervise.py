@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ssc.errors import SscError
-from ssc.supervise import FORWARDED, SI_KERNEL, forward, should_forward, split
+from ssc.launcher.supervise import FORWARDED, SI_KERNEL, forward, should_forward, split
 
 SI_USER, SI_QUEUE, SI_TKILL = 0, -1, -6
 
@@ -56,7 +56,7 @@ def test_job_control_keeps_the_kernels_defaults(signum: int) -> None:
 
 MIRROR = """
 import os, signal, sys
-from ssc.supervise import mirror_exit
+from ssc.launcher.supervise import mirror_exit
 pid = os.fork()
 if pid == 0:
     {child}

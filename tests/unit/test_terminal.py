@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 from xdg import BaseDirectory
 
-from ssc.ctl import cli
+from ssc.ctl.cli import cli
 from ssc.desktop import contain, gsettings, keyfile, manage, terminal
 from ssc.desktop.terminal import GNOME_TERMINAL, PTYXIS, Reset, Write
 

@@ -1,7 +1,7 @@
 """The D-Bus messages ssc sends, at the wire level, without a bus.
 
-The message is the one ``ssc.transient_units`` really builds: a fake connection stands where
-the socket would be, records what it is given and answers as the manager would. The recorded
+The message is the one ``ssc.user_manager.transient_units`` really builds: a fake connection stands
+where the socket would be, records what it is given and answers as the manager would. The recorded
 message is then serialised with jeepney and parsed back, as the bus daemon would receive it.
 """
 
@@ -17,12 +17,12 @@ import pytest
 from jeepney import DBusAddress, MessageType, new_error, new_method_return, new_signal
 from jeepney.low_level import HeaderFields, Message, Parser
 
-import ssc.transient_units
+import ssc.user_manager.transient_units
 from ssc.errors import SscError
 from ssc.limits import AllButOne, Percent
 from ssc.profiles import Limits
-from ssc.transient_units import SYSTEMD, session_bus_address, start_scope
-from ssc.units import Property, scope_properties, scope_property_attempts
+from ssc.unit_properties import Property, scope_properties, scope_property_attempts
+from ssc.user_manager.transient_units import SYSTEMD, session_bus_address, start_scope
 
 UNIT = "app-ssc-firefox\\x2desr-0123456789abcdef0123456789abcdef.scope"
 JOB = "/org/freedesktop/systemd1/job/42"
@@ -87,9 +87,9 @@ class FakeConnection:
 
 
 def start_transient_unit_message(properties: list[Property]) -> Message:
-    """The StartTransientUnit message ``ssc.transient_units`` builds for these properties."""
+    """The StartTransientUnit message ``transient_units`` builds for these properties."""
     connection = FakeConnection()
-    job = ssc.transient_units._start_transient_unit(connection, UNIT, properties)
+    job = ssc.user_manager.transient_units._start_transient_unit(connection, UNIT, properties)
     assert job == JOB
     (message,) = connection.sent
     return message

@@ -6,9 +6,11 @@ import signal
 
 from jeepney.low_level import HeaderFields
 
-from ssc import cgroup, running, unit_control
+from ssc import cgroup
+from ssc.ctl import running
 from ssc.limits import AllButOne, Bytes, Percent
-from ssc.units import Property
+from ssc.unit_properties import Property
+from ssc.user_manager import unit_control
 
 
 def call_of(message):  # type: ignore[no-untyped-def]

@@ -6,8 +6,8 @@ import errno
 
 import pytest
 
-from ssc import usage
-from ssc.usage import MemoryEvents
+from ssc.ctl import usage
+from ssc.ctl.usage import MemoryEvents
 
 CGROUP = "/sys/fs/cgroup/user.slice/app.slice/app-ssc-x-1.scope"
 FILES = {

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ssc.agent import protocol
 from ssc.agent.client import socket_path
-from ssc.launch import Request
+from ssc.launcher.launch import Request
 
 
 def main() -> int:
