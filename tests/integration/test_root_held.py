@@ -247,6 +247,7 @@ def test_sscctl_shows_lowers_and_stops_a_held_app(held_profile: str) -> None:
     [
         ("pid1", "NotYourProcess"),  # another uid's (root's) process
         ("dead", "ProcessGone"),  # exited and reaped: its PID may be anyone's now
+        ("reused", "ProcessGone"),  # and its PID is now the caller's own
         ("devnull", "BadProcess"),  # a plain file, not a pidfd
         ("child", "NotYourProcess"),
         ("parent", "NotYourProcess"),
@@ -375,7 +376,8 @@ unit = own.rsplit('/', 1)[1]
 set_property = subprocess.run(['systemctl', '--user', 'set-property', unit, 'MemoryMax=2G'],
                               capture_output=True, text=True)
 outcomes['set-property'] = set_property.returncode
-run = subprocess.run(['systemd-run', '--user', '--scope', '-q', 'cat', '/proc/self/cgroup'],
+run = subprocess.run(['systemd-run', '--user', '--scope', '-q', '--unit=' + sys.argv[2],
+                      'cat', '/proc/self/cgroup'],
                      capture_output=True, text=True)
 outcomes['systemd-run'] = [run.returncode, run.stdout.strip()]
 # What a user manager asks the system manager when it cannot move a process itself, asked
@@ -399,6 +401,9 @@ print(json.dumps(outcomes))
 """
 
 
+ESCAPE_SCOPE = "ssc-test-escape.scope"  # systemd-run's, refused
+
+
 def test_from_inside_a_held_app_nothing_lifts_its_limits_or_moves_it(held_profile: str) -> None:
     result = subprocess.run(
         [
@@ -410,11 +415,14 @@ def test_from_inside_a_held_app_nothing_lifts_its_limits_or_moves_it(held_profil
             "-c",
             ESCAPES,
             str(CALLER),
+            ESCAPE_SCOPE,
         ],
         capture_output=True,
         text=True,
         timeout=300,
     )
+    # The refused scope stays failed in the user manager: the session would read "degraded".
+    subprocess.run(["systemctl", "--user", "reset-failed", ESCAPE_SCOPE], capture_output=True)
     assert result.returncode == 0, result.stderr
     outcomes = json.loads(result.stdout)
     assert outcomes["memory.max"] == "Permission denied", outcomes

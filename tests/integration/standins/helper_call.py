@@ -8,7 +8,8 @@
 It prints one JSON line: {"unit": …} or {"error": NAME, "message": …} (burst: the list of
 error names), and for start and leave also {"cgroup": …}, this process's cgroup afterwards.
 KIND names whose pidfd is passed: self (the default), pid1 (another uid's), child, parent,
-dead (a child that has exited and been reaped), devnull (a plain file).
+dead (a child that has exited and been reaped), reused (as dead, passed by a process that now
+has the dead one's PID, so the bus names that PID as the caller's), devnull (a plain file).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from jeepney.io.blocking import open_dbus_connection
 
 HELPER = DBusAddress("/org/ssc/Helper1", bus_name="org.ssc.Helper1", interface="org.ssc.Helper1")
 DEFAULT_PROPERTIES = [("MemoryMax", ("t", 512 * 1024**2))]
+AS_ROOT = ["sudo", "-n", "/usr/local/lib/ssc-vm/as-root"]
+REUSE_ATTEMPTS = 20
+NOT_REUSED = 75  # the call's process did not get the PID it was meant to have: try again
 
 
 def descriptor(kind: str) -> int:
@@ -47,7 +51,34 @@ def descriptor(kind: str) -> int:
         return fd
     if kind == "devnull":
         return os.open("/dev/null", os.O_RDONLY)
+    if kind.startswith("inherited:"):
+        return int(kind.removeprefix("inherited:"))
     raise SystemExit(f"unknown kind {kind}")
+
+
+def call_from_reused_pid(argv: list[str]) -> None:
+    """Make this call from a process whose PID is that of an exited process, passing the exited
+    one's pidfd: a check by PID alone would find the caller's own process behind it.
+
+    The bed's root sets the PID the kernel hands out next (``/proc/sys/kernel/ns_last_pid``);
+    another process of the guest may fork in between, so it is tried again."""
+    rest = list(argv)
+    at = rest.index("--fd") if "--fd" in rest else rest.index("--fd=reused")
+    del rest[at : at + (2 if rest[at] == "--fd" else 1)]
+    for _ in range(REUSE_ATTEMPTS):
+        gone = subprocess.Popen(["true"])
+        pidfd = os.pidfd_open(gone.pid)
+        gone.wait()
+        subprocess.run([*AS_ROOT, "next-pid", str(gone.pid)], check=True)
+        again = [f"--fd=inherited:{pidfd}", f"--expect-pid={gone.pid}"]
+        caller = subprocess.run(
+            [sys.executable, __file__, *rest, *again], pass_fds=(pidfd,), stdout=subprocess.PIPE
+        )
+        os.close(pidfd)
+        if caller.returncode != NOT_REUSED:
+            sys.stdout.buffer.write(caller.stdout)
+            sys.exit(caller.returncode)
+    raise SystemExit(f"no caller got an exited process's PID in {REUSE_ATTEMPTS} attempts")
 
 
 def properties(given: list[list[str]] | None, bare: bool) -> list[Any]:
@@ -80,7 +111,12 @@ def main() -> None:
     parser.add_argument("--app", default="org.ssc.test.Raw")
     parser.add_argument("--prop", nargs=3, action="append")
     parser.add_argument("--bare", action="store_true", help="no default MemoryMax")
+    parser.add_argument("--expect-pid", type=int, help="(reused) the PID this process must have")
     args = parser.parse_args()
+    if args.fd == "reused":
+        call_from_reused_pid(sys.argv[1:])
+    if args.expect_pid is not None and os.getpid() != args.expect_pid:
+        sys.exit(NOT_REUSED)
     connection = open_dbus_connection(bus="SYSTEM", enable_fds=True)
     props = properties(args.prop, args.bare)
     if args.mode == "start":
@@ -88,6 +124,7 @@ def main() -> None:
         message = new_method_call(HELPER, "StartScope", "hssa(sv)", body)
         result = answer(connection.send_and_get_reply(message, timeout=60))
         result["cgroup"] = own_cgroup()
+        result["pid"] = os.getpid()
     elif args.mode == "set":
         message = new_method_call(HELPER, "SetLimits", "sa(sv)", (args.target, props))
         result = answer(connection.send_and_get_reply(message, timeout=60))
