@@ -124,7 +124,6 @@ def main() -> None:
         message = new_method_call(HELPER, "StartScope", "hssa(sv)", body)
         result = answer(connection.send_and_get_reply(message, timeout=60))
         result["cgroup"] = own_cgroup()
-        result["pid"] = os.getpid()
     elif args.mode == "set":
         message = new_method_call(HELPER, "SetLimits", "sa(sv)", (args.target, props))
         result = answer(connection.send_and_get_reply(message, timeout=60))
