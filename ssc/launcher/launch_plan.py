@@ -48,7 +48,7 @@ class LaunchPlan(NamedTuple):
     description: str
     unit: str  # the scope's name in the user manager (a held scope is named by the helper)
     random_digits: str
-    shared_limits: Limits
+    shared_limits: Limits | None  # app-ssc.slice's; None when root holds the scope (and its slice)
     strict: StrictPlan | None
 
 
@@ -84,9 +84,19 @@ def plan_launch(
         description=unit_properties.describe(request.command, profile.name),
         unit=unit_properties.scope_name(app, random_digits),
         random_digits=random_digits,
-        shared_limits=shared_ceiling.load_shared(shared_ceiling.physical_memory(), environ),
+        shared_limits=None if profile.root_held else _shared_limits(environ),
         strict=_strict_plan(profile, request, program, environ) if profile.isolate else None,
     )
+
+
+def _shared_limits(environ: Mapping[str, str]) -> Limits:
+    return shared_ceiling.load_shared(shared_ceiling.physical_memory(), environ)
+
+
+def _slice_limits(plan: LaunchPlan) -> Limits:
+    if plan.shared_limits is None:
+        raise ValueError(f"{plan.unit} is held by root: its slice is the helper's, not ssc's")
+    return plan.shared_limits
 
 
 def _strict_plan(
@@ -118,10 +128,9 @@ def join_scope(
     )
     if say is not None:
         _say_properties(say, plan.unit, attempts[0])
-    if not cgroup.slice_holds(
-        shared_ceiling.slice_directory(), plan.shared_limits, cgroup.read_text
-    ):
-        slice_properties = shared_ceiling.slice_properties(plan.shared_limits)
+    shared_limits = _slice_limits(plan)
+    if not cgroup.slice_holds(shared_ceiling.slice_directory(), shared_limits, cgroup.read_text):
+        slice_properties = shared_ceiling.slice_properties(shared_limits)
         if say is not None:
             _say_properties(say, shared_ceiling.SLICE, slice_properties)
         transient_units.set_up_slice(connection, shared_ceiling.SLICE, slice_properties)
@@ -131,7 +140,7 @@ def join_scope(
 def verify(plan: LaunchPlan, pid: int | str = "self") -> None:
     """Raise unless the kernel holds the process in the scope and slice, with their limits."""
     cgroup.verify_scope(plan.unit, plan.limits, os.cpu_count() or 1, cgroup.read_text, pid)
-    cgroup.verify_slice(shared_ceiling.SLICE, plan.shared_limits, cgroup.read_text, pid)
+    cgroup.verify_slice(shared_ceiling.SLICE, _slice_limits(plan), cgroup.read_text, pid)
 
 
 def _say_properties(say: Say, unit: str, properties: list[unit_properties.Property]) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from jeepney import HeaderFields
 
 from ssc import held
+from ssc.errors import SscError
+from ssc.launcher.launch import Request
+from ssc.launcher.launch_plan import plan_launch
 from ssc.profiles import BUILTIN_DIR, Profile, parse_profile
 
 
@@ -66,3 +70,19 @@ def test_the_built_in_profiles_are_not_held_by_root() -> None:
     for name in ("strict", "relaxed"):
         with open(os.path.join(BUILTIN_DIR, f"{name}.toml")) as f:
             assert parse_profile(f.read(), name, Profile(name)).root_held is False
+
+
+def test_a_held_launch_does_not_read_the_shared_ceiling_of_the_user_managers_apps(
+    tmp_path: Path,
+) -> None:
+    """``shared.toml`` is ``app-ssc.slice``'s; a held app's slice is the helper's, so a broken
+    file refuses the user manager's launches and leaves the held ones alone."""
+    (tmp_path / "ssc" / "profiles").mkdir(parents=True)
+    (tmp_path / "ssc" / "profiles" / "held.toml").write_text("root_held = true\n")
+    (tmp_path / "ssc" / "shared.toml").write_text("[limits\n")
+    environ = {"XDG_CONFIG_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    held_plan = plan_launch(Request(["true"], "held"), "/bin/true", environ)
+    assert held_plan.profile.root_held
+    assert held_plan.shared_limits is None
+    with pytest.raises(SscError, match=r"shared\.toml: not valid TOML"):
+        plan_launch(Request(["true"], "relaxed"), "/bin/true", environ)
